@@ -1,1 +1,243 @@
-//! placeholder
+//! The end-to-end harness: [`spawn_app`] starts the real server on port 0 with a
+//! fresh database (a temporary SQLite file, or a new PostgreSQL database when
+//! `TEST_DATABASE_URL` is set, dropped afterwards) and talks to it over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use punctual_persistence::{Backend, Database, DatabaseOptions};
+use punctual_server::{Application, Settings};
+use sqlx::{Connection, Executor};
+
+/// A fresh, empty database for one test.
+pub struct TestDatabase {
+    /// What to hand to the application.
+    pub url: String,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    postgres: Option<PostgresScratch>,
+}
+
+struct PostgresScratch {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// SQLite in a temporary directory, or a new PostgreSQL database named after a
+    /// random id when `TEST_DATABASE_URL` is set.
+    pub async fn create() -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(server_url) => Self::create_postgres(&server_url).await,
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("punctual.db").display()
+                );
+                Self {
+                    url,
+                    _sqlite_dir: Some(dir),
+                    postgres: None,
+                }
+            }
+        }
+    }
+
+    async fn create_postgres(server_url: &str) -> Self {
+        let admin_url = with_database(server_url, "postgres");
+        let name = format!("punctual_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+            });
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        Self {
+            url: with_database(server_url, &name),
+            _sqlite_dir: None,
+            postgres: Some(PostgresScratch { admin_url, name }),
+        }
+    }
+
+    /// Which engine the tests run on.
+    pub fn backend() -> Backend {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// A migrated connection to this database (for engine tests without HTTP).
+    pub async fn connect(&self) -> Database {
+        let mut options = DatabaseOptions::new(self.url.clone());
+        options.max_connections = 5;
+        let database = Database::connect(&options)
+            .await
+            .expect("connect test database");
+        use punctual_migration::MigratorTrait;
+        punctual_migration::Migrator::up(database.conn(), None)
+            .await
+            .expect("migrate test database");
+        database
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(scratch) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on itself: use a
+        // short-lived runtime on another thread.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut admin = sqlx::PgConnection::connect(&scratch.admin_url)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                admin
+                    .execute(
+                        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", scratch.name).as_str(),
+                    )
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Ok::<_, std::io::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop a test database: {error}");
+        }
+    }
+}
+
+fn with_database(server_url: &str, database: &str) -> String {
+    let mut url = url_parts(server_url);
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+fn url_parts(server_url: &str) -> reqwest::Url {
+    reqwest::Url::parse(server_url).expect("TEST_DATABASE_URL must be a postgres:// url")
+}
+
+/// The settings tests start from: the built-in `test` configuration.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::built_in("test").expect("built-in test settings");
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.database.max_connections = 5;
+    settings
+}
+
+/// A running server and the means to call it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The bound socket.
+    pub socket: SocketAddr,
+    /// A client that does not follow redirects.
+    pub client: reqwest::Client,
+    /// The application's own pool (the same one its handlers use).
+    pub database: Database,
+    server: actix_web::dev::ServerHandle,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Kept last so the database outlives the server.
+    pub test_database: TestDatabase,
+}
+
+/// Starts the real application with [`test_settings`] and a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], letting the test adjust the settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let test_database = TestDatabase::create().await;
+    let mut settings = test_settings();
+    settings.database.url = test_database.url.clone();
+    adjust(&mut settings);
+    let application = Application::build(settings)
+        .await
+        .expect("application starts");
+    let socket = application.address();
+    let database = application.database().clone();
+    let server = application.server_handle();
+    let running = Some(tokio::spawn(application.run_until_stopped()));
+    TestApp {
+        address: format!("http://{socket}"),
+        socket,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        database,
+        server,
+        running,
+        test_database,
+    }
+}
+
+impl TestApp {
+    /// `GET {address}{path}`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A request builder for `method {address}{path}`.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully (as SIGTERM would) and waits for it to end.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        let stopping = self.server.stop(true);
+        stopping.await;
+        match self.running.take() {
+            Some(running) => running.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The stop command is sent synchronously; the workers wind down on their own.
+        drop(self.server.stop(false));
+    }
+}
+
+/// Reads a problem+json answer, checking its media type and status field.
+pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "expected problem+json, got {content_type:?}"
+    );
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
+    body
+}

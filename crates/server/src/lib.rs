@@ -1,1 +1,9 @@
-//! placeholder
+//! The `punctual` binary's library half: configuration, telemetry and startup,
+//! shared by `main` and by the end-to-end tests.
+
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{open_database, Application, StartupError};

@@ -1,0 +1,145 @@
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::PersistenceError;
+
+/// Which engine a [`Database`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (one node).
+    Sqlite,
+    /// PostgreSQL (any number of nodes).
+    Postgres,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// How long a caller waits for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseOptions {
+    /// Options with the defaults used by `punctual serve`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A pooled connection to SQLite or PostgreSQL; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Database {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Database {
+    /// Opens the pool. For SQLite the file's directory is created, the journal is
+    /// switched to WAL and every connection waits on locks instead of failing.
+    pub async fn connect(options: &DatabaseOptions) -> Result<Self, PersistenceError> {
+        let url = options.url.trim();
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url, options).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url, options).await
+        } else {
+            Err(PersistenceError::InvalidUrl(
+                "expected a sqlite:// or postgres:// url".to_owned(),
+            ))
+        }
+    }
+
+    async fn connect_sqlite(
+        url: &str,
+        options: &DatabaseOptions,
+    ) -> Result<Self, PersistenceError> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| PersistenceError::InvalidUrl(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let filename = connect.get_filename();
+        if let Some(dir) = filename.parent() {
+            ensure_directory(dir)?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        Ok(Self {
+            conn: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+            backend: Backend::Sqlite,
+        })
+    }
+
+    async fn connect_postgres(
+        url: &str,
+        options: &DatabaseOptions,
+    ) -> Result<Self, PersistenceError> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| PersistenceError::InvalidUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        Ok(Self {
+            conn: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+            backend: Backend::Postgres,
+        })
+    }
+
+    /// The sea-orm connection, for queries and migrations.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers whether the database is reachable, within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), PersistenceError> {
+        let probe = self.conn.execute_unprepared("SELECT 1");
+        match tokio::time::timeout(timeout, probe).await {
+            Ok(result) => result.map(|_| ()).map_err(PersistenceError::from),
+            Err(_) => Err(PersistenceError::Timeout(timeout)),
+        }
+    }
+
+    /// Closes every pooled connection; later queries fail. Used on shutdown (and by
+    /// tests that simulate a database going away).
+    pub async fn close(&self) {
+        match self.backend {
+            Backend::Sqlite => self.conn.get_sqlite_connection_pool().close().await,
+            Backend::Postgres => self.conn.get_postgres_connection_pool().close().await,
+        }
+    }
+}
+
+fn ensure_directory(dir: &Path) -> Result<(), PersistenceError> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|source| PersistenceError::Directory {
+        path: dir.display().to_string(),
+        source,
+    })
+}

@@ -1,0 +1,203 @@
+//! Typed configuration, layered: built-in defaults (`config/default.toml`, compiled
+//! in) < `config/default.toml` on disk < `config/$PUNCTUAL_ENV.toml` < environment.
+
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../../../config/default.toml")),
+    (
+        "development",
+        include_str!("../../../config/development.toml"),
+    ),
+    (
+        "production",
+        include_str!("../../../config/production.toml"),
+    ),
+    ("test", include_str!("../../../config/test.toml")),
+];
+
+/// Why the configuration could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A key has a wrong type or value, or is unknown.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for SettingsError {
+    fn from(error: figment::Error) -> Self {
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        Self::Invalid(messages.join("; "))
+    }
+}
+
+/// Everything `punctual` can be told.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[outbound]`
+    pub outbound: OutboundSettings,
+}
+
+/// `[server]`: where and how the HTTP API listens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Bind address.
+    pub bind: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Grace period for in-flight work on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// sqlite:// or postgres:// URL.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_seconds: u64,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// EnvFilter directives.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[outbound]`: what job requests may reach.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Allow loopback and private targets.
+    pub allow_private_networks: bool,
+}
+
+impl Settings {
+    /// Loads the configuration from the process environment and `config/`.
+    pub fn load() -> Result<Self, SettingsError> {
+        let environment = std::env::var("PUNCTUAL_ENV").ok().filter(|e| !e.is_empty());
+        let directory = std::env::var("PUNCTUAL_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("config"));
+        let figment = Self::files(environment.as_deref(), Some(&directory))?
+            .merge(Env::prefixed("PUNCTUAL__").split("__"))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database.url".into()),
+            )
+            .merge(Env::raw().only(&["PORT"]).map(|_| "server.port".into()))
+            .merge(Env::raw().only(&["BIND"]).map(|_| "server.bind".into()));
+        Self::extract(figment)
+    }
+
+    /// The built-in configuration of `environment` (no files on disk, no
+    /// environment variables): what tests start from.
+    pub fn built_in(environment: &str) -> Result<Self, SettingsError> {
+        Self::extract(Self::files(Some(environment), None)?)
+    }
+
+    fn files(
+        environment: Option<&str>,
+        directory: Option<&PathBuf>,
+    ) -> Result<Figment, SettingsError> {
+        let mut figment = Figment::from(Toml::string(built_in_file("default").unwrap_or_default()));
+        if let Some(directory) = directory {
+            figment = figment.merge(Toml::file(directory.join("default.toml")));
+        }
+        if let Some(environment) = environment {
+            let on_disk = directory.map(|d| d.join(format!("{environment}.toml")));
+            let found_on_disk = on_disk.as_ref().is_some_and(|path| path.is_file());
+            match (built_in_file(environment), on_disk) {
+                (_, Some(path)) if found_on_disk => {
+                    if let Some(text) = built_in_file(environment) {
+                        figment = figment.merge(Toml::string(text));
+                    }
+                    figment = figment.merge(Toml::file(path));
+                }
+                (Some(text), _) => figment = figment.merge(Toml::string(text)),
+                (None, _) => {
+                    return Err(SettingsError::Invalid(format!(
+                        "PUNCTUAL_ENV: no configuration named `{environment}` (expected config/{environment}.toml)"
+                    )))
+                }
+            }
+        }
+        Ok(figment)
+    }
+
+    fn extract(figment: Figment) -> Result<Self, SettingsError> {
+        let settings: Settings = figment.extract()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let url = self.database.url.trim();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(SettingsError::Invalid(
+                "database.url: expected a sqlite:// or postgres:// url".to_owned(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(SettingsError::Invalid(
+                "database.max_connections: must be at least 1".to_owned(),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(SettingsError::Invalid(format!(
+                "log.level: `{}` is not a valid filter",
+                self.log.level
+            )));
+        }
+        if self.server.bind.parse::<std::net::IpAddr>().is_err() && self.server.bind != "localhost"
+        {
+            return Err(SettingsError::Invalid(format!(
+                "server.bind: `{}` is not an IP address",
+                self.server.bind
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn built_in_file(name: &str) -> Option<&'static str> {
+    BUILT_IN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}

@@ -1,0 +1,121 @@
+//! Startup as one function: configuration → database → migrations → engine → HTTP.
+//! Tests call the same builder with port 0.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::HttpServer;
+use punctual_api::AppState;
+use punctual_migration::{Migrator, MigratorTrait};
+use punctual_persistence::{Database, DatabaseOptions, PersistenceError};
+use punctual_scheduler::{Engine, EngineConfig, EngineHandle};
+
+use crate::settings::Settings;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Database(#[from] PersistenceError),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migration(#[source] punctual_persistence::sea_orm::DbErr),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// What we tried.
+        address: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the database described by `settings` and applies every pending migration.
+pub async fn open_database(settings: &Settings) -> Result<Database, StartupError> {
+    let options = DatabaseOptions {
+        url: settings.database.url.clone(),
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
+    };
+    let database = Database::connect(&options).await?;
+    Migrator::up(database.conn(), None)
+        .await
+        .map_err(StartupError::Migration)?;
+    Ok(database)
+}
+
+/// A built, not yet running, Punctual node.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    engine: EngineHandle,
+    database: Database,
+}
+
+impl Application {
+    /// Migrates, binds the listener and starts the engine.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let database = open_database(&settings).await?;
+        let address = format!("{}:{}", settings.server.bind, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let bound = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+        let state = AppState {
+            database: database.clone(),
+            prometheus: punctual_api::observability::prometheus(),
+        };
+        let mut http = HttpServer::new(move || punctual_api::app(state.clone()))
+            .shutdown_timeout(grace.as_secs())
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { address, source })?;
+        if settings.server.workers > 0 {
+            http = http.workers(settings.server.workers);
+        }
+        let server = http.run();
+        let engine = Engine::new(
+            database.clone(),
+            EngineConfig {
+                shutdown_grace: grace,
+            },
+        )
+        .start();
+        Ok(Self {
+            address: bound,
+            server,
+            engine,
+            database,
+        })
+    }
+
+    /// Where the API listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The store this node uses.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// A handle that stops the HTTP server gracefully.
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or [`ServerHandle::stop`]): stops accepting,
+    /// finishes in-flight requests, then stops the engine and closes the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        self.engine.shutdown().await;
+        self.database.close().await;
+        served
+    }
+}

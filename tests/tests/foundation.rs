@@ -1,0 +1,236 @@
+//! The foundation's contract: operational endpoints, problem+json for every
+//! error, request ids, metrics and the OpenAPI document.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use punctual_tests::{problem, spawn_app};
+use reqwest::Method;
+
+#[tokio::test]
+async fn health_answers_ok() {
+    let app = spawn_app().await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn ready_turns_503_when_the_database_goes_away() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/ready").await.status(), 200);
+    app.database.close().await;
+    let body = problem(app.get("/ready").await, 503).await;
+    assert!(body["detail"].as_str().unwrap().contains("database"));
+    // Liveness is about the process, not its dependencies.
+    assert_eq!(app.get("/health").await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_route_is_a_404_problem() {
+    let app = spawn_app().await;
+    let body = problem(app.get("/no/such/route").await, 404).await;
+    assert!(body["detail"].as_str().unwrap().contains("/no/such/route"));
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_405_problem_with_allow() {
+    let app = spawn_app().await;
+    let response = app.request(Method::DELETE, "/health").send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "GET");
+    problem(response, 405).await;
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_or_generated() {
+    let app = spawn_app().await;
+    let response = app
+        .request(Method::GET, "/health")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let generated = app.get("/health").await;
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a uuid is generated: {id}");
+    // A hostile id is replaced, not echoed.
+    let hostile = app
+        .request(Method::GET, "/health")
+        .header("x-request-id", "<script>")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(hostile.headers()["x-request-id"], "<script>");
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_with_request_counts_and_latency() {
+    let app = spawn_app().await;
+    app.get("/health").await;
+    app.get("/does-not-exist").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let samples = parse_prometheus(&text);
+    let health_count = samples
+        .iter()
+        .find(|s| {
+            s.name == "http_requests_total"
+                && s.labels.contains("route=\"/health\"")
+                && s.labels.contains("status=\"200\"")
+        })
+        .expect("a request counter for /health");
+    assert!(health_count.value >= 1.0);
+    assert!(samples
+        .iter()
+        .any(|s| s.name == "http_requests_total" && s.labels.contains("status=\"404\"")));
+    assert!(samples
+        .iter()
+        .any(|s| s.name == "http_request_duration_seconds_bucket"
+            && s.labels.contains("route=\"/health\"")
+            && s.labels.contains("le=\"+Inf\"")));
+    assert!(text.contains("# TYPE http_request_duration_seconds histogram"));
+}
+
+struct Sample {
+    name: String,
+    labels: String,
+    value: f64,
+}
+
+/// A strict reader of the text exposition format: every non-comment line must be
+/// `name{labels} value`, or the test fails.
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            let comment = comment.trim_start();
+            assert!(
+                comment.starts_with("TYPE ") || comment.starts_with("HELP "),
+                "unexpected comment line {line:?}"
+            );
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value in {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                assert!(rest.ends_with('}'), "unterminated labels in {line:?}");
+                (name, rest.trim_end_matches('}'))
+            }
+            None => (series, ""),
+        };
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels: labels.to_owned(),
+            value,
+        });
+    }
+    assert!(!samples.is_empty());
+    samples
+}
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_lists_every_route() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/docs",
+    ] {
+        assert!(
+            paths.contains_key(expected),
+            "{expected} missing from the document"
+        );
+    }
+    // Every documented operation exists on the server: calling it never answers
+    // the router's "no such route" 404 or a 405.
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = concrete_path(path);
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let response = app.request(method.clone(), &concrete).send().await.unwrap();
+            let status = response.status().as_u16();
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            if status == 404 {
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert!(
+                    !body["detail"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("no route matches"),
+                    "{method} {path} is documented but not routed"
+                );
+            }
+        }
+    }
+}
+
+fn concrete_path(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if segment.starts_with('{') {
+                "00000000-0000-0000-0000-000000000000"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn docs_page_is_html() {
+    let app = spawn_app().await;
+    let response = app.get("/docs").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<html") || html.contains("<!doctype") || html.contains("<!DOCTYPE"));
+}
+
+#[tokio::test]
+async fn graceful_stop_finishes_and_returns_ok() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health").await.status(), 200);
+    let socket = app.socket;
+    app.stop().await.expect("server stops cleanly");
+    assert!(
+        std::net::TcpStream::connect(socket).is_err(),
+        "no longer accepting"
+    );
+}
