@@ -1,9 +1,14 @@
 //! Punctual's schema, as sea-orm migrations: the only place that shapes the tables.
 //!
 //! Migrations run on both SQLite and PostgreSQL, so they use sea-query's schema
-//! builder rather than raw SQL unless a statement is engine-specific.
+//! builder rather than raw SQL unless a statement is engine-specific. Times are
+//! stored in UTC.
 
 pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_identity;
+mod m20261125_000002_jobs;
+mod table_builders;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -11,6 +16,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![]
+        vec![
+            Box::new(m20261125_000001_identity::Migration),
+            Box::new(m20261125_000002_jobs::Migration),
+        ]
     }
 }

@@ -4,11 +4,14 @@
 //! Handlers stay thin: they extract, call one service function, and map the
 //! result. Every failure becomes problem+json in [`error`], once.
 
+pub mod caller;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod observability;
+pub mod pagination;
 pub mod routes;
+pub mod service;
 pub mod state;
 
 use actix_web::body::MessageBody;
@@ -30,9 +33,29 @@ pub use state::AppState;
         title = "Punctual",
         description = "A multi-tenant HTTP job scheduler. Unknown fields in request bodies are ignored."
     ),
-    tags((name = "operations", description = "Liveness, readiness, metrics and this document"))
+    tags(
+        (name = "operations", description = "Liveness, readiness, metrics and this document"),
+        (name = "accounts", description = "Registration, sessions, password resets, magic links"),
+        (name = "organizations", description = "Organizations, members, invitations, API keys, signing secrets"),
+        (name = "admin", description = "Internal administration: platform admins or the service token")
+    ),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+/// Declares the `bearer` scheme: a user's JWT or an API key `pk_live_<id>.sk_live_<secret>`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
 
 /// The whole application: every route, its state, and the middleware that gives
 /// each request a span, a request id, metrics and problem+json errors.
@@ -55,6 +78,38 @@ pub fn app(
         .service(routes::ops::metrics)
         .service(routes::ops::openapi_json)
         .service(routes::ops::docs)
+        .service(routes::auth::register)
+        .service(routes::auth::login)
+        .service(routes::auth::refresh)
+        .service(routes::auth::logout)
+        .service(routes::auth::magic_link)
+        .service(routes::auth::magic_link_verify)
+        .service(routes::auth::password_reset)
+        .service(routes::auth::password_reset_confirm)
+        .service(routes::auth::me)
+        .service(routes::orgs::create)
+        .service(routes::orgs::list)
+        .service(routes::orgs::get)
+        .service(routes::orgs::update)
+        .service(routes::orgs::delete)
+        .service(routes::orgs::members)
+        .service(routes::orgs::update_member)
+        .service(routes::orgs::remove_member)
+        .service(routes::orgs::invite)
+        .service(routes::orgs::invitations)
+        .service(routes::orgs::revoke_invitation)
+        .service(routes::orgs::accept_invitation)
+        .service(routes::orgs::create_api_key)
+        .service(routes::orgs::api_keys)
+        .service(routes::orgs::revoke_api_key)
+        .service(routes::orgs::rotate_signing_secret)
+        .service(routes::orgs::signing_secret)
+        .service(routes::admin::organizations)
+        .service(routes::admin::organization)
+        .service(routes::admin::update_organization)
+        .service(routes::admin::users)
+        .service(routes::admin::update_user)
+        .service(routes::admin::stats)
         .split_for_parts();
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(ApiDocument::new(openapi)))

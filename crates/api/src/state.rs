@@ -1,7 +1,12 @@
-//! What every handler can reach.
+//! What every handler and service function can reach.
 
+use std::sync::Arc;
+
+use chrono::Duration;
 use metrics_exporter_prometheus::PrometheusHandle;
+use punctual_auth::{JwtKeys, PasswordHasher};
 use punctual_persistence::Database;
+use tokio::sync::Notify;
 
 /// Shared application state, cloned into each worker.
 #[derive(Clone)]
@@ -10,4 +15,36 @@ pub struct AppState {
     pub database: Database,
     /// Renders `/metrics`.
     pub prometheus: PrometheusHandle,
+    /// Credentials and their limits.
+    pub identity: Arc<IdentityConfig>,
+    /// Wakes the email sender after something was queued.
+    pub mail_wakeup: Arc<Notify>,
+    /// Wakes this node's dispatcher after a job was created or changed.
+    pub engine_wakeup: Arc<Notify>,
+    /// Whether jobs may target loopback and private networks.
+    pub allow_private_networks: bool,
+    /// Base URL for links in emails.
+    pub public_url: String,
+    /// Names of the configured plans.
+    pub plans: Arc<Vec<String>>,
+}
+
+/// Keys, hashing parameters and brute-force limits.
+pub struct IdentityConfig {
+    /// Signs and verifies access tokens.
+    pub jwt: JwtKeys,
+    /// argon2id with the configured parameters.
+    pub hasher: PasswordHasher,
+    /// Lifetime of a session (refresh token family).
+    pub refresh_ttl: Duration,
+    /// The admin service token, if configured.
+    pub service_token: Option<String>,
+    /// Failed logins per email within `failure_window` before 429.
+    pub max_failed_logins_per_email: u64,
+    /// Failed logins per IP within `failure_window` before 429.
+    pub max_failed_logins_per_ip: u64,
+    /// Window for failed logins and email requests.
+    pub failure_window: Duration,
+    /// Reset / magic-link requests per email within the window.
+    pub max_email_requests_per_email: u64,
 }

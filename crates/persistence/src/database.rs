@@ -2,7 +2,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionTrait,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -122,6 +125,21 @@ impl Database {
             Ok(result) => result.map(|_| ()).map_err(PersistenceError::from),
             Err(_) => Err(PersistenceError::Timeout(timeout)),
         }
+    }
+
+    /// Opens a transaction that will write. On SQLite the write lock is taken at
+    /// once: a deferred transaction that reads first and writes later fails with
+    /// SQLITE_BUSY (without waiting) when another writer committed in between, so
+    /// the first statement here is a write that matches nothing, which makes SQLite
+    /// wait for the lock (busy_timeout) before anything is read.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, PersistenceError> {
+        let transaction = self.conn.begin().await?;
+        if self.backend == Backend::Sqlite {
+            transaction
+                .execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 1 = 0")
+                .await?;
+        }
+        Ok(transaction)
     }
 
     /// Closes every pooled connection; later queries fail. Used on shutdown (and by

@@ -4,8 +4,13 @@
 //! Every function that must be atomic opens its own transaction here and says so
 //! in its doc line; callers above this crate never see SQL.
 
+pub mod accounts;
 mod database;
+pub mod entities;
 mod error;
+pub mod organizations;
+pub mod outbox;
+pub mod usage;
 
 pub use database::{Backend, Database, DatabaseOptions};
 pub use error::PersistenceError;

@@ -19,6 +19,20 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make an existing user a platform admin.
+    Grant {
+        /// The user's email.
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -54,6 +68,18 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let database = open_database(&settings).await?;
             database.close().await;
             println!("migrations applied");
+        }
+        Command::Admin {
+            command: AdminCommand::Grant { email },
+        } => {
+            let database = open_database(&settings).await?;
+            let granted =
+                punctual_api::service::admin::grant_platform_admin(&database, &email).await;
+            database.close().await;
+            match granted {
+                Ok(user_id) => println!("{email} ({user_id}) is now a platform admin"),
+                Err(error) => anyhow::bail!("cannot grant platform admin to {email}: {error}"),
+            }
         }
     }
     Ok(())

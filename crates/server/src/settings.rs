@@ -47,6 +47,72 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[outbound]`
     pub outbound: OutboundSettings,
+    /// `[auth]`
+    pub auth: AuthSettings,
+    /// `[admin]`
+    pub admin: AdminSettings,
+    /// `[email]`
+    pub email: EmailSettings,
+    /// `[web]`
+    pub web: WebSettings,
+}
+
+/// `[auth]`: sessions, passwords and brute-force limits.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 key (≥ 32 bytes); empty = random per start.
+    pub jwt_secret: String,
+    /// `iss` claim.
+    pub jwt_issuer: String,
+    /// `aud` claim.
+    pub jwt_audience: String,
+    /// Access token lifetime.
+    pub access_ttl_seconds: i64,
+    /// Refresh token lifetime.
+    pub refresh_ttl_days: i64,
+    /// argon2id memory (KiB).
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Failed logins per email before 429.
+    pub max_failed_logins_per_email: u64,
+    /// Failed logins per IP before 429.
+    pub max_failed_logins_per_ip: u64,
+    /// Window of the two limits above.
+    pub failed_login_window_seconds: i64,
+    /// Reset / magic-link requests per email per window.
+    pub max_email_requests_per_email: u64,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bearer token for the admin endpoints; empty = none.
+    pub service_token: String,
+}
+
+/// `[email]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// SMTP URL; empty = log.
+    pub smtp_url: String,
+    /// From header.
+    pub from: String,
+    /// Log bodies when there is no SMTP server (development only).
+    pub log_bodies: bool,
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// Public base URL for links in emails.
+    pub public_url: String,
 }
 
 /// `[server]`: where and how the HTTP API listens.
@@ -190,6 +256,31 @@ impl Settings {
                 "server.bind: `{}` is not an IP address",
                 self.server.bind
             )));
+        }
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
+            return Err(SettingsError::Invalid(
+                "auth.jwt_secret: must be at least 32 bytes".to_owned(),
+            ));
+        }
+        if !(1..=900).contains(&self.auth.access_ttl_seconds) {
+            return Err(SettingsError::Invalid(
+                "auth.access_ttl_seconds: must be between 1 and 900".to_owned(),
+            ));
+        }
+        if self.auth.refresh_ttl_days < 1 {
+            return Err(SettingsError::Invalid(
+                "auth.refresh_ttl_days: must be at least 1".to_owned(),
+            ));
+        }
+        if self.auth.failed_login_window_seconds < 1 {
+            return Err(SettingsError::Invalid(
+                "auth.failed_login_window_seconds: must be at least 1".to_owned(),
+            ));
+        }
+        if !self.admin.service_token.is_empty() && self.admin.service_token.len() < 32 {
+            return Err(SettingsError::Invalid(
+                "admin.service_token: must be at least 32 characters".to_owned(),
+            ));
         }
         Ok(())
     }

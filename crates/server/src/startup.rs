@@ -6,12 +6,51 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::HttpServer;
+use std::sync::Arc;
+
+use punctual_api::state::IdentityConfig;
 use punctual_api::AppState;
+use punctual_auth::{generate_jwt_secret, Argon2Config, JwtConfig, JwtKeys, PasswordHasher};
 use punctual_migration::{Migrator, MigratorTrait};
 use punctual_persistence::{Database, DatabaseOptions, PersistenceError};
 use punctual_scheduler::{Engine, EngineConfig, EngineHandle};
+use tokio::sync::Notify;
 
 use crate::settings::Settings;
+
+/// Keys and limits for authentication, from `[auth]` and `[admin]`.
+pub fn identity_config(settings: &Settings) -> Result<IdentityConfig, StartupError> {
+    let auth = &settings.auth;
+    let secret = if auth.jwt_secret.is_empty() {
+        tracing::warn!("auth.jwt_secret is not set: using a random key; sessions end at restart and nodes cannot share tokens");
+        generate_jwt_secret()
+    } else {
+        auth.jwt_secret.as_bytes().to_vec()
+    };
+    let jwt = JwtKeys::new(JwtConfig {
+        secret,
+        issuer: auth.jwt_issuer.clone(),
+        audience: auth.jwt_audience.clone(),
+        access_ttl: chrono::Duration::seconds(auth.access_ttl_seconds),
+    })
+    .map_err(|e| StartupError::Config(format!("auth.jwt_*: {e}")))?;
+    let hasher = PasswordHasher::new(Argon2Config {
+        memory_kib: auth.argon2_memory_kib,
+        iterations: auth.argon2_iterations,
+        parallelism: auth.argon2_parallelism,
+    })
+    .map_err(|e| StartupError::Config(format!("auth.argon2_*: {e}")))?;
+    Ok(IdentityConfig {
+        jwt,
+        hasher,
+        refresh_ttl: chrono::Duration::days(auth.refresh_ttl_days),
+        service_token: Some(settings.admin.service_token.clone()).filter(|t| !t.is_empty()),
+        max_failed_logins_per_email: auth.max_failed_logins_per_email,
+        max_failed_logins_per_ip: auth.max_failed_logins_per_ip,
+        failure_window: chrono::Duration::seconds(auth.failed_login_window_seconds),
+        max_email_requests_per_email: auth.max_email_requests_per_email,
+    })
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +61,9 @@ pub enum StartupError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migration(#[source] punctual_persistence::sea_orm::DbErr),
+    /// A setting could not be turned into what it configures.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -58,6 +100,7 @@ impl Application {
     /// Migrates, binds the listener and starts the engine.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let database = open_database(&settings).await?;
+        let identity = identity_config(&settings)?;
         let address = format!("{}:{}", settings.server.bind, settings.server.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),
@@ -71,6 +114,12 @@ impl Application {
         let state = AppState {
             database: database.clone(),
             prometheus: punctual_api::observability::prometheus(),
+            identity: Arc::new(identity),
+            mail_wakeup: Arc::new(Notify::new()),
+            engine_wakeup: Arc::new(Notify::new()),
+            allow_private_networks: settings.outbound.allow_private_networks,
+            public_url: settings.web.public_url.clone(),
+            plans: Arc::new(vec!["free".to_owned(), "pro".to_owned()]),
         };
         let mut http = HttpServer::new(move || punctual_api::app(state.clone()))
             .shutdown_timeout(grace.as_secs())

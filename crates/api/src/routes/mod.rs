@@ -1,3 +1,6 @@
 //! HTTP handlers, one module per resource.
 
+pub mod admin;
+pub mod auth;
 pub mod ops;
+pub mod orgs;

@@ -1,0 +1,235 @@
+//! The internal admin endpoints' use cases: platform admins or the service token.
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use punctual_persistence::entities::organization;
+use punctual_persistence::{accounts, organizations, usage};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::caller::{Caller, Principal};
+use crate::service::identity::UserView;
+use crate::service::ServiceError;
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+fn require_admin(caller: &Caller) -> Result<()> {
+    match caller.principal {
+        Principal::Service
+        | Principal::User {
+            platform_admin: true,
+            ..
+        } => Ok(()),
+        _ => Err(ServiceError::Forbidden("platform admins only".to_owned())),
+    }
+}
+
+/// The first instant of the current calendar month (UTC): usage periods.
+pub fn period_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}
+
+/// An organization with its usage, for admins.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminOrganization {
+    /// Id.
+    pub id: Uuid,
+    /// Slug.
+    pub slug: String,
+    /// Name.
+    pub name: String,
+    /// Plan.
+    pub plan: String,
+    /// Suspended since.
+    pub suspended_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Jobs it has.
+    pub jobs: u64,
+    /// Executions this calendar month.
+    pub executions_this_period: u64,
+}
+
+async fn with_usage(state: &AppState, org: organization::Model) -> Result<AdminOrganization> {
+    let db = state.database.conn();
+    Ok(AdminOrganization {
+        jobs: usage::count_jobs(db, org.id).await?,
+        executions_this_period: usage::count_executions_since(db, org.id, period_start(Utc::now()))
+            .await?,
+        id: org.id,
+        slug: org.slug,
+        name: org.name,
+        plan: org.plan,
+        suspended_at: org.suspended_at,
+        created_at: org.created_at,
+    })
+}
+
+/// Every organization, by id, after `cursor`.
+pub async fn list_organizations(
+    state: &AppState,
+    caller: &Caller,
+    cursor: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<AdminOrganization>> {
+    require_admin(caller)?;
+    let orgs = organizations::list_organizations(state.database.conn(), cursor, limit).await?;
+    let mut result = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        result.push(with_usage(state, org).await?);
+    }
+    Ok(result)
+}
+
+/// One organization.
+pub async fn get_organization(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+) -> Result<AdminOrganization> {
+    require_admin(caller)?;
+    let org = organizations::find_organization_by_slug(state.database.conn(), slug)
+        .await?
+        .ok_or(ServiceError::NotFound("organization"))?;
+    with_usage(state, org).await
+}
+
+/// Sets the plan and/or suspends or unsuspends.
+pub async fn update_organization(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    plan: Option<String>,
+    suspended: Option<bool>,
+) -> Result<AdminOrganization> {
+    require_admin(caller)?;
+    if let Some(plan) = &plan {
+        if !state.plans.iter().any(|p| p == plan) {
+            return Err(ServiceError::invalid(
+                "plan",
+                format!("one of {}", state.plans.join(", ")),
+            ));
+        }
+    }
+    let org = organizations::find_organization_by_slug(state.database.conn(), slug)
+        .await?
+        .ok_or(ServiceError::NotFound("organization"))?;
+    let now = Utc::now();
+    let suspended_at = suspended.map(|s| {
+        if s {
+            Some(org.suspended_at.unwrap_or(now))
+        } else {
+            None
+        }
+    });
+    organizations::update_organization_admin(
+        state.database.conn(),
+        org.id,
+        plan.as_deref(),
+        suspended_at,
+        now,
+    )
+    .await?;
+    tracing::info!(org_id = %org.id, ?plan, ?suspended, "organization updated by an admin");
+    get_organization(state, caller, slug).await
+}
+
+/// Users by id, after `cursor`.
+pub async fn list_users(
+    state: &AppState,
+    caller: &Caller,
+    cursor: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<UserView>> {
+    require_admin(caller)?;
+    Ok(accounts::list_users(state.database.conn(), cursor, limit)
+        .await?
+        .iter()
+        .map(UserView::from)
+        .collect())
+}
+
+/// Disables / enables a user (disabling revokes every session) and grants or
+/// withdraws platform admin.
+pub async fn update_user(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    disabled: Option<bool>,
+    platform_admin: Option<bool>,
+) -> Result<UserView> {
+    require_admin(caller)?;
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
+    let user = accounts::find_user(&transaction, id)
+        .await?
+        .ok_or(ServiceError::NotFound("user"))?;
+    if let Some(disabled) = disabled {
+        accounts::set_user_disabled(
+            &transaction,
+            id,
+            disabled.then_some(user.disabled_at.unwrap_or(now)),
+            now,
+        )
+        .await?;
+        if disabled {
+            accounts::revoke_user_sessions(&transaction, id, now).await?;
+        }
+    }
+    if let Some(admin) = platform_admin {
+        accounts::set_platform_admin(&transaction, id, admin, now).await?;
+    }
+    let user = accounts::find_user(&transaction, id)
+        .await?
+        .ok_or(ServiceError::NotFound("user"))?;
+    transaction.commit().await.map_err(ServiceError::from)?;
+    Ok(UserView::from(&user))
+}
+
+/// Platform-wide counts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stats {
+    /// Organizations.
+    pub organizations: u64,
+    /// Users.
+    pub users: u64,
+    /// Jobs.
+    pub jobs: u64,
+    /// Executions created in the last 24 hours, by status.
+    pub executions_last_24h: BTreeMap<String, u64>,
+}
+
+/// Platform-wide counts.
+pub async fn stats(state: &AppState, caller: &Caller) -> Result<Stats> {
+    require_admin(caller)?;
+    let db = state.database.conn();
+    let (organizations, users, jobs) = usage::totals(db).await?;
+    let executions_last_24h =
+        usage::executions_by_status(db, None, Utc::now() - Duration::hours(24))
+            .await?
+            .into_iter()
+            .collect();
+    Ok(Stats {
+        organizations,
+        users,
+        jobs,
+        executions_last_24h,
+    })
+}
+
+/// `punctual admin grant <email>`: makes an existing user a platform admin.
+pub async fn grant_platform_admin(
+    database: &punctual_persistence::Database,
+    email: &str,
+) -> Result<Uuid> {
+    let normalized = email.trim().to_lowercase();
+    let user = accounts::find_user_by_email(database.conn(), &normalized)
+        .await?
+        .ok_or(ServiceError::NotFound("user"))?;
+    accounts::set_platform_admin(database.conn(), user.id, true, Utc::now()).await?;
+    Ok(user.id)
+}

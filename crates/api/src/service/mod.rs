@@ -1,0 +1,10 @@
+//! The use cases, below the web layer: plain async functions that take the state,
+//! the authenticated caller and parsed input, and return domain values or a
+//! [`ServiceError`]. REST handlers, the console and the CLI all call these.
+
+pub mod admin;
+mod error;
+pub mod identity;
+pub mod organizations;
+
+pub use error::ServiceError;

@@ -1,0 +1,17 @@
+//! sea-orm entities, one per table (shaped by the `punctual-migration` crate).
+
+#![allow(missing_docs)]
+
+pub mod api_key;
+pub mod auth_failure;
+pub mod auth_session;
+pub mod email_outbox;
+pub mod email_token;
+pub mod execution;
+pub mod invitation;
+pub mod job;
+pub mod membership;
+pub mod organization;
+pub mod refresh_token;
+pub mod signing_secret;
+pub mod user;

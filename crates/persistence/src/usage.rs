@@ -1,0 +1,68 @@
+//! Counts for usage meters and the admin overview.
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::*;
+use sea_orm::{ConnectionTrait, FromQueryResult, QuerySelect};
+
+use crate::entities::{execution, job, organization, user};
+use crate::PersistenceError;
+
+type Result<T> = std::result::Result<T, PersistenceError>;
+
+/// Jobs an organization has.
+pub async fn count_jobs(db: &impl ConnectionTrait, org: Uuid) -> Result<u64> {
+    Ok(job::Entity::find()
+        .filter(job::Column::OrganizationId.eq(org))
+        .count(db)
+        .await?)
+}
+
+/// Executions of an organization created since `since`.
+pub async fn count_executions_since(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    since: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(execution::Entity::find()
+        .filter(execution::Column::OrganizationId.eq(org))
+        .filter(execution::Column::CreatedAt.gte(since))
+        .count(db)
+        .await?)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusCount {
+    status: String,
+    count: i64,
+}
+
+/// Executions by status since `since`, optionally for one organization.
+pub async fn executions_by_status(
+    db: &impl ConnectionTrait,
+    org: Option<Uuid>,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, u64)>> {
+    let mut query = execution::Entity::find()
+        .select_only()
+        .column(execution::Column::Status)
+        .column_as(execution::Column::Id.count(), "count")
+        .filter(execution::Column::CreatedAt.gte(since))
+        .group_by(execution::Column::Status);
+    if let Some(org) = org {
+        query = query.filter(execution::Column::OrganizationId.eq(org));
+    }
+    let rows = query.into_model::<StatusCount>().all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.status, u64::try_from(r.count).unwrap_or(0)))
+        .collect())
+}
+
+/// Totals for the admin overview: organizations, users, jobs.
+pub async fn totals(db: &impl ConnectionTrait) -> Result<(u64, u64, u64)> {
+    Ok((
+        organization::Entity::find().count(db).await?,
+        user::Entity::find().count(db).await?,
+        job::Entity::find().count(db).await?,
+    ))
+}
