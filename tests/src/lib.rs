@@ -241,3 +241,139 @@ pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Va
     assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
     body
 }
+
+/// A signed-up user with the tokens of one session.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// User id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Access token (JWT).
+    pub access_token: String,
+    /// Refresh token.
+    pub refresh_token: String,
+}
+
+/// An organization created by a test.
+#[derive(Debug, Clone)]
+pub struct TestOrg {
+    /// Slug.
+    pub slug: String,
+    /// Id.
+    pub id: String,
+    /// Webhook signing secret `whsec_...`.
+    pub signing_secret: String,
+}
+
+/// A random suffix for unique names in one test database.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+impl TestApp {
+    /// A request with `Authorization: Bearer {token}`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.request(method, path).bearer_auth(token)
+    }
+
+    /// `POST path` with a JSON body and a bearer token.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let mut request = self.request(reqwest::Method::POST, path).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Registers a user (no organization) and returns its session.
+    pub async fn register_user(&self) -> TestUser {
+        let email = format!("{}@example.com", unique("user"));
+        self.register_user_with_email(&email).await
+    }
+
+    /// Registers `email` with a fixed password.
+    pub async fn register_user_with_email(&self, email: &str) -> TestUser {
+        let password = "correct horse battery staple".to_owned();
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                None,
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "register {email}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        TestUser {
+            id: body["user"]["id"].as_str().expect("id").to_owned(),
+            email: email.to_owned(),
+            password,
+            access_token: body["access_token"].as_str().expect("access").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    /// Creates an organization owned by `owner`.
+    pub async fn create_org(&self, owner: &TestUser) -> TestOrg {
+        let slug = unique("org");
+        let response = self
+            .post_json(
+                "/api/v1/orgs",
+                Some(&owner.access_token),
+                &serde_json::json!({"name": "Test org", "slug": slug}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create org");
+        let body: serde_json::Value = response.json().await.expect("json");
+        TestOrg {
+            slug,
+            id: body["id"].as_str().expect("id").to_owned(),
+            signing_secret: body["signing_secret"].as_str().expect("secret").to_owned(),
+        }
+    }
+
+    /// Creates an API key with `role` in `org` as `admin` and returns the full key.
+    pub async fn create_api_key(&self, admin: &TestUser, org: &TestOrg, role: &str) -> String {
+        let response = self
+            .post_json(
+                &format!("/api/v1/orgs/{}/api-keys", org.slug),
+                Some(&admin.access_token),
+                &serde_json::json!({"name": "test key", "role": role}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create api key");
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["api_key"].as_str().expect("key").to_owned()
+    }
+
+    /// Adds `user` to `org` with `role` directly in the store (tests of other
+    /// features need members without going through email invitations).
+    pub async fn add_member(&self, org: &TestOrg, user: &TestUser, role: &str) {
+        let org_id: uuid::Uuid = org.id.parse().expect("org id");
+        let user_id: uuid::Uuid = user.id.parse().expect("user id");
+        punctual_persistence::organizations::insert_membership(
+            self.database.conn(),
+            org_id,
+            user_id,
+            role,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("insert membership");
+    }
+}
