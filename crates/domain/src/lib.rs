@@ -28,12 +28,14 @@
 
 mod email;
 mod error;
+mod http_target;
 mod role;
 mod schedule;
 mod slug;
 
 pub use email::Email;
 pub use error::{DomainError, FieldError};
+pub use http_target::{is_blocked_ip, Headers, HttpMethod, TargetUrl};
 pub use role::Role;
 pub use schedule::{CronSchedule, Schedule, Timezone, MIN_INTERVAL_SAMPLE};
 pub use slug::Slug;
