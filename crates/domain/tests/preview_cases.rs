@@ -102,7 +102,9 @@ fn next_after_of_each_expected_run_is_the_following_one() {
     for case in load() {
         let schedule = Schedule::parse_cron(&case.cron, &case.timezone).unwrap();
         for pair in case.expected.windows(2) {
-            let from = DateTime::parse_from_rfc3339(&pair[0]).unwrap().with_timezone(&Utc);
+            let from = DateTime::parse_from_rfc3339(&pair[0])
+                .unwrap()
+                .with_timezone(&Utc);
             let next = schedule.next_after(from).map(|t| format(&t));
             assert_eq!(next.as_deref(), Some(pair[1].as_str()), "{}", case.name);
         }
