@@ -28,12 +28,18 @@
 
 mod email;
 mod error;
+mod execution;
+mod http_target;
+mod job_policy;
 mod role;
 mod schedule;
 mod slug;
 
 pub use email::Email;
 pub use error::{DomainError, FieldError};
+pub use execution::{ExecutionStatus, ExecutionTrigger};
+pub use http_target::{is_blocked_ip, Headers, HttpMethod, TargetUrl};
+pub use job_policy::{ConcurrencyPolicy, MissedRunPolicy, RetryPolicy, TimeoutMs, MAX_TIMEOUT_MS};
 pub use role::Role;
 pub use schedule::{CronSchedule, Schedule, Timezone, MIN_INTERVAL_SAMPLE};
 pub use slug::Slug;

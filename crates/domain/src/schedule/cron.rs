@@ -4,7 +4,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -108,7 +108,13 @@ impl CronSchedule {
     /// (none: skipped; two: the earlier) and the first instant later than `after` wins.
     /// The search is bounded, so it always terminates.
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut cursor = after.with_timezone(&tz).naive_local().with_nanosecond(0)?;
+        // `after` on the local wall clock, whole seconds (checked: chrono's own
+        // `naive_local` panics at the very ends of its range).
+        let offset = tz.offset_from_utc_datetime(&after.naive_utc()).fix();
+        let mut cursor = after
+            .naive_utc()
+            .checked_add_signed(Duration::seconds(offset.local_minus_utc().into()))?
+            .with_nanosecond(0)?;
         if let LocalResult::Ambiguous(_, later) = tz.from_local_datetime(&cursor) {
             if after >= later {
                 // `after` is in the second pass of a repeated hour: every wall-clock time
@@ -252,6 +258,49 @@ mod tests {
             "@fortnightly",
             "0 0 15W * *",
             long.as_str(),
+            // What croner alone would misread or accept.
+            "+5 * * * *",
+            "0 0 * MON *",
+            "0 0 * * L",
+            "0 0 15W * *",
+            "0 0 L-2 * *",
+            "0 0 * * 5#6",
+            "0 0 * * 5#0",
+            "0 0 * * FRI-MON",
+            "*,5 * * * *",
+            "1,,2 * * * *",
+            "? * * * *",
+            "0 0 31 2 *",
+            "0 0 30,31 2 *",
+            "0 0 31 4,6,9,11 *",
+            "*/0 * * * *",
+            "*/60 * * * *",
+            "60 * * * *",
+            "0 24 * * *",
+            "0 0 0 * *",
+            "0 0 32 * *",
+            "0 0 * 13 *",
+            "0 0 * * 8",
+            "0 0 1 1 * 2026",
+            "@reboot",
+            "* * * *",
+            "a b c d e",
+            "99999999999999999999999 * * * *",
+            "0 0 * * 5#",
+            "0 0 * * #2",
+            "0 0 ?/2 * *",
+            "0 0 1-5-7 * *",
+            "5-1 * * * *",
+            "*/5/2 * * * *",
+            "0 0 * JAN-FOO *",
+            "0 0 1 JANUARY *",
+            "0 0 * * MONDAY",
+            "0 0 * * ?,1",
+            "0 0 LW * *",
+            "0 L * * *",
+            "0 0 * * 5L,L",
+            "\u{663} * * * *",
+            "0 0 1 1 * * *",
         ] {
             let error = CronSchedule::parse(bad).unwrap_err();
             assert_eq!(error.field(), "schedule.cron", "{bad:?}");
@@ -355,6 +404,16 @@ mod tests {
     #[test]
     fn far_future_gives_none_not_a_hang() {
         assert_eq!(next("0 0 1 1 *", Tz::UTC, "5000-06-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn the_ends_of_time_do_not_panic() {
+        let cron = CronSchedule::parse("* * * * * *").unwrap();
+        for tz in [Tz::UTC, Tz::Pacific__Kiritimati, Tz::Pacific__Niue] {
+            assert_eq!(cron.next_after(tz, DateTime::<Utc>::MAX_UTC), None);
+            // Far in the past is fine too (whatever the answer, it must not panic).
+            let _ = cron.next_after(tz, DateTime::<Utc>::MIN_UTC);
+        }
     }
 
     #[test]
