@@ -3,5 +3,6 @@
 //! store so it can be tested without the HTTP API.
 
 mod engine;
+pub mod outbound;
 
 pub use engine::{Engine, EngineConfig, EngineHandle};
