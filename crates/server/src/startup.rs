@@ -18,6 +18,23 @@ use tokio::sync::Notify;
 
 use crate::settings::Settings;
 
+/// The engine's settings, from `[engine]`, `[outbound]` and `[server]`.
+pub fn engine_config(settings: &Settings) -> EngineConfig {
+    let engine = &settings.engine;
+    EngineConfig {
+        allow_private_networks: settings.outbound.allow_private_networks,
+        max_in_flight: engine.max_in_flight,
+        dispatch_batch: engine.dispatch_batch,
+        lease: Duration::from_secs(engine.lease_seconds),
+        rescue_interval: Duration::from_secs(engine.rescue_interval_seconds.max(1)),
+        response_body_limit: engine.response_body_limit_bytes,
+        auto_disable_after: engine.auto_disable_after,
+        missed_run_tolerance: Duration::from_secs(engine.missed_run_tolerance_seconds),
+        shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
+        ..EngineConfig::default()
+    }
+}
+
 /// Keys and limits for authentication, from `[auth]` and `[admin]`.
 pub fn identity_config(settings: &Settings) -> Result<IdentityConfig, StartupError> {
     let auth = &settings.auth;
@@ -111,12 +128,13 @@ impl Application {
             source,
         })?;
         let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+        let engine_wakeup = Arc::new(Notify::new());
         let state = AppState {
             database: database.clone(),
             prometheus: punctual_api::observability::prometheus(),
             identity: Arc::new(identity),
             mail_wakeup: Arc::new(Notify::new()),
-            engine_wakeup: Arc::new(Notify::new()),
+            engine_wakeup: engine_wakeup.clone(),
             allow_private_networks: settings.outbound.allow_private_networks,
             public_url: settings.web.public_url.clone(),
             plans: Arc::new(vec!["free".to_owned(), "pro".to_owned()]),
@@ -129,13 +147,9 @@ impl Application {
             http = http.workers(settings.server.workers);
         }
         let server = http.run();
-        let engine = Engine::new(
-            database.clone(),
-            EngineConfig {
-                shutdown_grace: grace,
-            },
-        )
-        .start();
+        let engine = Engine::new(database.clone(), engine_config(&settings))
+            .map_err(|e| StartupError::Config(format!("engine: {e}")))?
+            .start(Some(engine_wakeup));
         Ok(Self {
             address: bound,
             server,
