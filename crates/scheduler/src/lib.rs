@@ -3,6 +3,8 @@
 //! store so it can be tested without the HTTP API.
 
 mod engine;
+pub mod mailer;
 pub mod outbound;
 
 pub use engine::{Engine, EngineConfig, EngineHandle};
+pub use mailer::{Mailer, MailerConfig, MailerError, MailerHandle};
