@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod engine;
+pub mod smtp;
 
 use std::net::SocketAddr;
 

@@ -6,8 +6,10 @@ pub mod clock;
 pub mod delivery;
 pub mod dispatch;
 mod engine;
+pub mod mailer;
 pub mod outbound;
 pub mod signing;
 
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use engine::{next_occurrence, Engine, EngineConfig, EngineError, EngineHandle};
+pub use mailer::{Mailer, MailerConfig, MailerError, MailerHandle};

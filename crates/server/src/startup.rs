@@ -13,10 +13,20 @@ use punctual_api::AppState;
 use punctual_auth::{generate_jwt_secret, Argon2Config, JwtConfig, JwtKeys, PasswordHasher};
 use punctual_migration::{Migrator, MigratorTrait};
 use punctual_persistence::{Database, DatabaseOptions, PersistenceError};
-use punctual_scheduler::{Engine, EngineConfig, EngineHandle};
+use punctual_scheduler::{Engine, EngineConfig, EngineHandle, Mailer, MailerConfig, MailerHandle};
 use tokio::sync::Notify;
 
 use crate::settings::Settings;
+
+/// The email sender's settings, from `[email]`.
+pub fn mailer_config(settings: &Settings) -> MailerConfig {
+    MailerConfig {
+        smtp_url: Some(settings.email.smtp_url.clone()).filter(|u| !u.is_empty()),
+        from: settings.email.from.clone(),
+        log_bodies: settings.email.log_bodies,
+        ..MailerConfig::default()
+    }
+}
 
 /// The engine's settings, from `[engine]`, `[outbound]` and `[server]`.
 pub fn engine_config(settings: &Settings) -> EngineConfig {
@@ -110,6 +120,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     engine: EngineHandle,
+    mailer: MailerHandle,
     database: Database,
 }
 
@@ -129,11 +140,14 @@ impl Application {
         })?;
         let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
         let engine_wakeup = Arc::new(Notify::new());
+        let mailer = Mailer::new(database.clone(), mailer_config(&settings))
+            .map_err(|e| StartupError::Config(e.to_string()))?
+            .start();
         let state = AppState {
             database: database.clone(),
             prometheus: punctual_api::observability::prometheus(),
             identity: Arc::new(identity),
-            mail_wakeup: Arc::new(Notify::new()),
+            mail_wakeup: mailer.notifier(),
             engine_wakeup: engine_wakeup.clone(),
             allow_private_networks: settings.outbound.allow_private_networks,
             public_url: settings.web.public_url.clone(),
@@ -154,6 +168,7 @@ impl Application {
             address: bound,
             server,
             engine,
+            mailer,
             database,
         })
     }
@@ -178,6 +193,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.engine.shutdown().await;
+        self.mailer.shutdown().await;
         self.database.close().await;
         served
     }
