@@ -147,42 +147,49 @@ impl EngineFixture {
 
     /// Inserts a job row.
     pub async fn insert_job(&self, spec: JobSpec) -> Uuid {
-        let now = Utc::now();
-        let id = Uuid::now_v7();
-        job::ActiveModel {
-            id: Set(id),
-            organization_id: Set(self.organization_id),
-            key: Set(None),
-            name: Set("engine test".to_owned()),
-            url: Set(spec.url),
-            method: Set(spec.method),
-            headers: Set(spec.headers),
-            body: Set(spec.body),
-            timeout_ms: Set(spec.timeout_ms),
-            schedule_kind: Set(if spec.cron.is_some() { "cron" } else { "once" }.to_owned()),
-            cron: Set(spec.cron),
-            timezone: Set(Some(spec.timezone)),
-            run_at: Set(spec.run_at),
-            retry_max_attempts: Set(spec.max_attempts),
-            retry_min_backoff_ms: Set(spec.min_backoff_ms),
-            retry_max_backoff_ms: Set(spec.max_backoff_ms),
-            concurrency: Set(spec.concurrency),
-            missed_runs: Set(spec.missed_runs),
-            catch_up_grace_ms: Set(spec.catch_up_grace_ms),
-            enabled: Set(true),
-            next_run_at: Set(Some(spec.next_run_at)),
-            consecutive_failures: Set(0),
-            disabled_reason: Set(None),
-            completed_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(self.database.conn())
-        .await
-        .expect("insert job");
-        id
+        insert_job_row(&self.database, self.organization_id, spec).await
     }
+}
 
+/// Inserts a job row for `organization_id`, bypassing the API's validation.
+pub async fn insert_job_row(database: &Database, organization_id: Uuid, spec: JobSpec) -> Uuid {
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    job::ActiveModel {
+        id: Set(id),
+        organization_id: Set(organization_id),
+        key: Set(None),
+        name: Set("engine test".to_owned()),
+        url: Set(spec.url),
+        method: Set(spec.method),
+        headers: Set(spec.headers),
+        body: Set(spec.body),
+        timeout_ms: Set(spec.timeout_ms),
+        schedule_kind: Set(if spec.cron.is_some() { "cron" } else { "once" }.to_owned()),
+        cron: Set(spec.cron),
+        timezone: Set(Some(spec.timezone)),
+        run_at: Set(spec.run_at),
+        retry_max_attempts: Set(spec.max_attempts),
+        retry_min_backoff_ms: Set(spec.min_backoff_ms),
+        retry_max_backoff_ms: Set(spec.max_backoff_ms),
+        concurrency: Set(spec.concurrency),
+        missed_runs: Set(spec.missed_runs),
+        catch_up_grace_ms: Set(spec.catch_up_grace_ms),
+        enabled: Set(true),
+        next_run_at: Set(Some(spec.next_run_at)),
+        consecutive_failures: Set(0),
+        disabled_reason: Set(None),
+        completed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(database.conn())
+    .await
+    .expect("insert job");
+    id
+}
+
+impl EngineFixture {
     /// The job row.
     pub async fn job(&self, id: Uuid) -> job::Model {
         job::Entity::find_by_id(id)

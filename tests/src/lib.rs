@@ -152,6 +152,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The application's own pool (the same one its handlers use).
     pub database: Database,
+    /// Wakes the application's engine (after inserting rows directly).
+    pub engine_wakeup: std::sync::Arc<tokio::sync::Notify>,
     server: actix_web::dev::ServerHandle,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// Kept last so the database outlives the server.
@@ -174,6 +176,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("application starts");
     let socket = application.address();
     let database = application.database().clone();
+    let engine_wakeup = application.engine_wakeup();
     let server = application.server_handle();
     let running = Some(tokio::spawn(application.run_until_stopped()));
     TestApp {
@@ -184,6 +187,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .expect("client"),
         database,
+        engine_wakeup,
         server,
         running,
         test_database,

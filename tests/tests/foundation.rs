@@ -234,3 +234,41 @@ async fn graceful_stop_finishes_and_returns_ok() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn engine_metrics_are_exported() {
+    let app = punctual_tests::spawn_app_with(|s| s.engine.rescue_interval_seconds = 1).await;
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    let target = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let spec = punctual_tests::engine::JobSpec::once(chrono::Utc::now(), &target.uri());
+    punctual_tests::engine::insert_job_row(&app.database, org.id.parse().unwrap(), spec).await;
+    app.engine_wakeup.notify_one();
+    let exported =
+        punctual_tests::engine::eventually(std::time::Duration::from_secs(15), || async {
+            let text = app.get("/metrics").await.text().await.unwrap();
+            [
+                "punctual_executions_total{status=\"success\"}",
+                "punctual_execution_lag_seconds_bucket",
+                "punctual_executions_in_flight",
+                "punctual_dispatch_batch_size",
+                "punctual_queue_depth",
+            ]
+            .iter()
+            .all(|name| text.contains(name))
+        })
+        .await;
+    if !exported {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let executions = <punctual_persistence::entities::execution::Entity as punctual_persistence::sea_orm::EntityTrait>::find()
+            .all(app.database.conn())
+            .await
+            .unwrap();
+        panic!("engine metrics missing from /metrics:\n{text}\nexecutions: {executions:?}");
+    }
+    parse_prometheus(&app.get("/metrics").await.text().await.unwrap());
+}

@@ -91,3 +91,26 @@ impl Resolve for CheckedResolver {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_unless_allowed() {
+        let refused = resolve_checked("localhost", 80, false).await;
+        assert!(
+            matches!(refused, Err(OutboundError::Blocked { .. })),
+            "{refused:?}"
+        );
+        let allowed = resolve_checked("localhost", 80, true).await;
+        assert!(allowed.is_ok_and(|addresses| addresses.iter().all(|a| a.ip().is_loopback())));
+    }
+
+    #[tokio::test]
+    async fn ip_literals_are_checked_too() {
+        assert!(resolve_checked("10.1.2.3", 80, false).await.is_err());
+        assert!(resolve_checked("[::1]", 80, false).await.is_err());
+        assert!(resolve_checked("93.184.216.34", 80, false).await.is_ok());
+    }
+}

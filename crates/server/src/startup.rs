@@ -122,6 +122,7 @@ pub struct Application {
     engine: EngineHandle,
     mailer: MailerHandle,
     database: Database,
+    engine_wakeup: Arc<Notify>,
 }
 
 impl Application {
@@ -163,13 +164,14 @@ impl Application {
         let server = http.run();
         let engine = Engine::new(database.clone(), engine_config(&settings))
             .map_err(|e| StartupError::Config(format!("engine: {e}")))?
-            .start(Some(engine_wakeup));
+            .start(Some(engine_wakeup.clone()));
         Ok(Self {
             address: bound,
             server,
             engine,
             mailer,
             database,
+            engine_wakeup,
         })
     }
 
@@ -181,6 +183,11 @@ impl Application {
     /// The store this node uses.
     pub fn database(&self) -> &Database {
         &self.database
+    }
+
+    /// Wakes this node's engine (as the API does after a job changes).
+    pub fn engine_wakeup(&self) -> Arc<Notify> {
+        self.engine_wakeup.clone()
     }
 
     /// A handle that stops the HTTP server gracefully.
