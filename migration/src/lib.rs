@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_identity;
 mod m20261125_000002_jobs;
+mod m20261125_000003_plans_audit_notifications;
 mod table_builders;
 
 /// Every migration, oldest first.
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_identity::Migration),
             Box::new(m20261125_000002_jobs::Migration),
+            Box::new(m20261125_000003_plans_audit_notifications::Migration),
         ]
     }
 }

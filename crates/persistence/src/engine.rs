@@ -563,3 +563,47 @@ pub async fn organization_suspended(
         .await?
         .is_some_and(|o| o.suspended_at.is_some()))
 }
+
+/// Records claimed executions as skipped without running them (quota exceeded).
+pub async fn skip_claimed(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    execution::Entity::update_many()
+        .col_expr(execution::Column::Status, Expr::value("skipped"))
+        .col_expr(execution::Column::FinishedAt, Expr::value(Some(now)))
+        .col_expr(
+            execution::Column::Error,
+            Expr::value(Some(reason.to_owned())),
+        )
+        .col_expr(
+            execution::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(execution::Column::Id.is_in(ids.to_vec()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The plans of these organizations, by id.
+pub async fn organization_plans(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(organization::Entity::find()
+        .filter(organization::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.plan))
+        .collect())
+}

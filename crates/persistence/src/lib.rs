@@ -5,12 +5,16 @@
 //! in its doc line; callers above this crate never see SQL.
 
 pub mod accounts;
+pub mod audit;
 mod database;
 pub mod engine;
 pub mod entities;
 mod error;
+pub mod notifications;
 pub mod organizations;
 pub mod outbox;
+pub mod quota;
+pub mod retention;
 pub mod usage;
 pub mod wakeup;
 

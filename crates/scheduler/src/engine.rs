@@ -2,15 +2,15 @@
 //! runnable executions in a bounded pool, keep their leases, rescue the leases
 //! of dead nodes, and drain on shutdown.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use punctual_domain::{RetryPolicy, Schedule};
+use punctual_domain::{PlanLimits, RetryPolicy, Schedule, UsagePeriod};
 use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
 use punctual_persistence::wakeup::{self, WakeupListener};
-use punctual_persistence::{Database, PersistenceError};
+use punctual_persistence::{quota, Database, PersistenceError};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::clock::{Clock, SystemClock};
 use crate::delivery::{Deliverer, Delivery, DeliveryResult, DeliveryStatus};
 use crate::dispatch::{plan_occurrence, schedule_of};
+use crate::notify::{notify, NotificationKind};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -47,6 +48,15 @@ pub struct EngineConfig {
     pub missed_run_tolerance: Duration,
     /// How long shutdown waits for in-flight executions before handing them back.
     pub shutdown_grace: Duration,
+    /// Plans by name: monthly execution quotas and history retention. An
+    /// organization on a plan missing here is not limited.
+    pub plans: Arc<BTreeMap<String, PlanLimits>>,
+    /// At most one failure notification per job within this window.
+    pub notification_coalesce: Duration,
+    /// How often executions past retention are pruned.
+    pub retention_interval: Duration,
+    /// Executions deleted per pruning statement.
+    pub retention_batch: u64,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +73,10 @@ impl Default for EngineConfig {
             auto_disable_after: 15,
             missed_run_tolerance: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            plans: Arc::new(BTreeMap::new()),
+            notification_coalesce: Duration::from_secs(600),
+            retention_interval: Duration::from_secs(60),
+            retention_batch: 500,
         }
     }
 }
@@ -88,18 +102,24 @@ type Result<T> = std::result::Result<T, EngineError>;
 
 /// The job engine of one node.
 pub struct Engine {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     database: Database,
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     deliverer: Deliverer,
-    wake: Notify,
-    in_flight: Mutex<HashMap<Uuid, CancellationToken>>,
-    permits: Arc<Semaphore>,
-    tasks: TaskTracker,
+    mail_wakeup: Option<Arc<Notify>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) database: Database,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: EngineConfig,
+    pub(crate) deliverer: Deliverer,
+    pub(crate) wake: Notify,
+    pub(crate) webhook_wake: Notify,
+    pub(crate) mail_wakeup: Option<Arc<Notify>>,
+    pub(crate) in_flight: Mutex<HashMap<Uuid, CancellationToken>>,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) tasks: TaskTracker,
 }
 
 impl Engine {
@@ -107,33 +127,24 @@ impl Engine {
     pub fn new(database: Database, config: EngineConfig) -> Result<Self> {
         let deliverer = Deliverer::new(config.allow_private_networks, config.response_body_limit)?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                database,
-                clock: Arc::new(SystemClock),
-                permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
-                config,
-                deliverer,
-                wake: Notify::new(),
-                in_flight: Mutex::new(HashMap::new()),
-                tasks: TaskTracker::new(),
-            }),
+            database,
+            clock: Arc::new(SystemClock),
+            config,
+            deliverer,
+            mail_wakeup: None,
         })
     }
 
     /// Uses `clock` instead of the system clock (tests).
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            database: shared.database.clone(),
-            clock: shared.clock.clone(),
-            config: shared.config.clone(),
-            deliverer: shared.deliverer.clone(),
-            wake: Notify::new(),
-            in_flight: Mutex::new(HashMap::new()),
-            permits: Arc::new(Semaphore::new(shared.config.max_in_flight.max(1))),
-            tasks: TaskTracker::new(),
-        });
+        Self { clock, ..self }
+    }
+
+    /// Wakes the email sender when a notification email is queued.
+    pub fn with_mail_wakeup(self, mail_wakeup: Arc<Notify>) -> Self {
         Self {
-            inner: Arc::new(Inner { clock, ..inner }),
+            mail_wakeup: Some(mail_wakeup),
+            ..self
         }
     }
 
@@ -142,11 +153,27 @@ impl Engine {
     /// the other nodes too.
     pub fn start(self, external_wake: Option<Arc<Notify>>) -> EngineHandle {
         let stop = CancellationToken::new();
-        let inner = self.inner;
+        let inner = Arc::new(Inner {
+            permits: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
+            database: self.database,
+            clock: self.clock,
+            config: self.config,
+            deliverer: self.deliverer,
+            wake: Notify::new(),
+            webhook_wake: Notify::new(),
+            mail_wakeup: self.mail_wakeup,
+            in_flight: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+        });
         let mut helpers = vec![
             tokio::spawn(lease_keeper(inner.clone(), stop.clone())),
             tokio::spawn(rescuer(inner.clone(), stop.clone())),
             tokio::spawn(listen_for_wakeups(inner.clone(), stop.clone())),
+            tokio::spawn(crate::webhooks::send_webhook_notifications(
+                inner.clone(),
+                stop.clone(),
+            )),
+            tokio::spawn(prune_history(inner.clone(), stop.clone())),
         ];
         if let Some(external) = external_wake {
             helpers.push(tokio::spawn(forward_wakeups(
@@ -347,6 +374,7 @@ impl Inner {
             limit as u64,
         )
         .await?;
+        let claimed = self.apply_quota(&transaction, claimed, now).await?;
         transaction.commit().await?;
         let started = claimed.len();
         for claim in claimed {
@@ -365,6 +393,98 @@ impl Inner {
                 .spawn(self.clone().run_execution(claim, token, permit));
         }
         Ok((started, limit))
+    }
+
+    /// Counts claimed executions against their organizations' monthly quotas;
+    /// those past it are recorded skipped (`quota_exceeded`) and the organization
+    /// is told once per period.
+    async fn apply_quota(
+        &self,
+        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
+        claimed: Vec<ClaimedExecution>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedExecution>> {
+        if claimed.is_empty() || self.config.plans.is_empty() {
+            return Ok(claimed);
+        }
+        let mut orgs: Vec<Uuid> = claimed
+            .iter()
+            .map(|c| c.execution.organization_id)
+            .collect();
+        orgs.sort();
+        orgs.dedup();
+        let plans = store::organization_plans(db, &orgs).await?;
+        let period = UsagePeriod::containing(now).key();
+        let mut granted: HashMap<Uuid, u64> = HashMap::new();
+        for (org, plan) in plans {
+            let wanted = claimed
+                .iter()
+                .filter(|c| c.execution.organization_id == org)
+                .count() as u64;
+            let allowed = match self.config.plans.get(&plan) {
+                Some(limits) => {
+                    quota::consume_executions(db, org, &period, wanted, limits.executions_per_month)
+                        .await?
+                }
+                None => wanted,
+            };
+            granted.insert(org, allowed);
+        }
+        let mut runnable = Vec::with_capacity(claimed.len());
+        let mut over: Vec<Uuid> = Vec::new();
+        let mut over_orgs: Vec<Uuid> = Vec::new();
+        for claim in claimed {
+            let left = granted.entry(claim.execution.organization_id).or_insert(0);
+            if *left > 0 {
+                *left -= 1;
+                runnable.push(claim);
+            } else {
+                over.push(claim.execution.id);
+                over_orgs.push(claim.execution.organization_id);
+            }
+        }
+        if !over.is_empty() {
+            store::skip_claimed(
+                db,
+                &over,
+                now,
+                "quota_exceeded: the organization used its monthly executions",
+            )
+            .await?;
+            metrics::counter!("punctual_executions_total", "status" => "skipped")
+                .increment(over.len() as u64);
+            over_orgs.sort();
+            over_orgs.dedup();
+            for org in over_orgs {
+                if quota::mark_quota_notified(db, org, &period, now).await? {
+                    let detail = "Your organization used all the executions its plan allows this month; further runs are skipped until the next period or a plan change.";
+                    notify(
+                        db,
+                        org,
+                        None,
+                        NotificationKind::QuotaExceeded,
+                        detail,
+                        self.coalesce(),
+                        now,
+                    )
+                    .await?;
+                    self.queued_notifications();
+                }
+            }
+        }
+        Ok(runnable)
+    }
+
+    fn coalesce(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.notification_coalesce)
+            .unwrap_or(chrono::Duration::minutes(10))
+    }
+
+    fn queued_notifications(&self) {
+        if let Some(mail) = &self.mail_wakeup {
+            mail.notify_one();
+        }
+        self.webhook_wake.notify_one();
     }
 
     async fn run_execution(
@@ -454,7 +574,22 @@ impl Inner {
             return Ok(());
         }
         if result.status == DeliveryStatus::Success {
-            store::record_occurrence_success(&transaction, execution.job_id).await?;
+            let streak = store::record_occurrence_success(&transaction, execution.job_id).await?;
+            if streak > 0 {
+                let detail =
+                    format!("The job succeeded again after {streak} failed occurrence(s).");
+                notify(
+                    &transaction,
+                    execution.organization_id,
+                    Some(&claim.job),
+                    NotificationKind::Recovery,
+                    &detail,
+                    self.coalesce(),
+                    finished,
+                )
+                .await?;
+                self.queued_notifications();
+            }
             if claim.job.schedule_kind == "once" {
                 store::complete_job(&transaction, execution.job_id, finished).await?;
             }
@@ -524,9 +659,40 @@ impl Inner {
             now,
         )
         .await?;
+        let detail = format!(
+            "The occurrence due at {} failed after {} attempt(s).",
+            execution.scheduled_for.to_rfc3339(),
+            execution.attempt
+        );
+        let coalesce = self.coalesce();
+        notify(
+            db,
+            execution.organization_id,
+            Some(job),
+            NotificationKind::Failure,
+            &detail,
+            coalesce,
+            now,
+        )
+        .await?;
         if disabled {
             tracing::warn!(job_id = %execution.job_id, "job auto-disabled after consecutive failures");
+            let detail = format!(
+                "The job was disabled after {} consecutive failed occurrences.",
+                self.config.auto_disable_after
+            );
+            notify(
+                db,
+                execution.organization_id,
+                Some(job),
+                NotificationKind::AutoDisabled,
+                &detail,
+                coalesce,
+                now,
+            )
+            .await?;
         }
+        self.queued_notifications();
         if job.schedule_kind == "once" {
             store::complete_job(db, execution.job_id, now).await?;
         }
@@ -658,6 +824,54 @@ impl Inner {
         }
         transaction.commit().await?;
         Ok(taken.len())
+    }
+}
+
+/// Deletes executions older than their organization's plan retention, a batch
+/// at a time.
+async fn prune_history(inner: Arc<Inner>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(inner.config.retention_interval) => {}
+        }
+        match inner.prune_once(&stop).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned executions past retention"),
+            Err(error) => tracing::warn!(%error, "pruning failed"),
+        }
+    }
+}
+
+impl Inner {
+    /// One pruning round over every plan's organizations.
+    async fn prune_once(&self, stop: &CancellationToken) -> Result<u64> {
+        use punctual_persistence::retention;
+        let mut pruned = 0;
+        for (plan, limits) in self.config.plans.iter() {
+            let cutoff =
+                self.clock.now() - chrono::Duration::days(i64::from(limits.retention_days));
+            for org in retention::organizations_on_plan(self.database.conn(), plan).await? {
+                loop {
+                    if stop.is_cancelled() {
+                        return Ok(pruned);
+                    }
+                    let deleted = retention::prune_executions(
+                        self.database.conn(),
+                        org,
+                        cutoff,
+                        self.config.retention_batch,
+                    )
+                    .await?;
+                    pruned += deleted;
+                    if deleted < self.config.retention_batch {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        Ok(pruned)
     }
 }
 

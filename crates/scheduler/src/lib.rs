@@ -7,8 +7,10 @@ pub mod delivery;
 pub mod dispatch;
 mod engine;
 pub mod mailer;
+pub mod notify;
 pub mod outbound;
 pub mod signing;
+mod webhooks;
 
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use engine::{next_occurrence, Engine, EngineConfig, EngineError, EngineHandle};

@@ -1,0 +1,78 @@
+//! Plans: what an organization may use. Plans are configuration (`[plans.<name>]`),
+//! not code; these are the limits each one sets.
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The limits of one plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    /// Jobs an organization may have.
+    pub max_jobs: u64,
+    /// Smallest gap between two runs of a job, in seconds (under 60 allows a
+    /// seconds field in cron expressions).
+    pub min_interval_seconds: u64,
+    /// Largest per-request timeout, in milliseconds.
+    pub max_timeout_ms: u64,
+    /// Most attempts per occurrence.
+    pub max_retry_attempts: u32,
+    /// Executions (attempts that start) per calendar month (UTC).
+    pub executions_per_month: u64,
+    /// Days executions are kept.
+    pub retention_days: u32,
+    /// API requests per second per API key or user.
+    pub api_requests_per_second: u32,
+}
+
+/// A usage period: one calendar month in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsagePeriod {
+    /// First instant of the month.
+    pub start: DateTime<Utc>,
+    /// First instant of the next month.
+    pub end: DateTime<Utc>,
+}
+
+impl UsagePeriod {
+    /// The period containing `at`.
+    pub fn containing(at: DateTime<Utc>) -> Self {
+        let start = month_start(at.year(), at.month()).unwrap_or(at);
+        let (year, month) = if at.month() == 12 {
+            (at.year() + 1, 1)
+        } else {
+            (at.year(), at.month() + 1)
+        };
+        let end = month_start(year, month).unwrap_or(at);
+        Self { start, end }
+    }
+
+    /// `YYYY-MM`, the key usage is counted under.
+    pub fn key(&self) -> String {
+        format!("{:04}-{:02}", self.start.year(), self.start.month())
+    }
+}
+
+fn month_start(year: i32, month: u32) -> Option<DateTime<Utc>> {
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_calendar_months_in_utc() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
+        let period = UsagePeriod::containing(at);
+        assert_eq!(period.key(), "2026-12");
+        assert_eq!(
+            period.start,
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            period.end,
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
+    }
+}

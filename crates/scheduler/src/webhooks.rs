@@ -1,0 +1,94 @@
+//! Delivering webhook notifications from their outbox: signed like job requests,
+//! retried with backoff until the receiver answers 2xx.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use punctual_persistence::engine as store;
+use punctual_persistence::notifications;
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::{Delivery, DeliveryStatus};
+use crate::engine::Inner;
+
+const BATCH: u64 = 20;
+const TIMEOUT: Duration = Duration::from_secs(10);
+const LOCK: Duration = Duration::from_secs(120);
+const RETRY_BASE_SECONDS: i64 = 2;
+const RETRY_CAP_SECONDS: i64 = 900;
+const IDLE: Duration = Duration::from_secs(5);
+
+pub(crate) async fn send_webhook_notifications(inner: Arc<Inner>, stop: CancellationToken) {
+    loop {
+        let sent = match send_batch(&inner).await {
+            Ok(sent) => sent,
+            Err(error) => {
+                tracing::warn!(%error, "webhook notifications failed");
+                0
+            }
+        };
+        if sent as u64 == BATCH {
+            continue;
+        }
+        let delay = match notifications::earliest_webhook(inner.database.conn()).await {
+            Ok(Some(at)) => (at - inner.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(50), IDLE),
+            _ => IDLE,
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = inner.webhook_wake.notified() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn send_batch(inner: &Inner) -> Result<usize, punctual_persistence::PersistenceError> {
+    let now = inner.clock.now();
+    let lock_until = now + chrono::Duration::from_std(LOCK).unwrap_or(chrono::Duration::minutes(2));
+    let claimed =
+        notifications::claim_due_webhooks(inner.database.conn(), now, lock_until, BATCH).await?;
+    let count = claimed.len();
+    for notification in claimed {
+        let span = tracing::info_span!("webhook_notification", notification_id = %notification.id, org_id = %notification.organization_id);
+        let _entered = span.enter();
+        let secrets =
+            store::signing_secrets(inner.database.conn(), notification.organization_id, now)
+                .await?;
+        let delivery = Delivery {
+            message_id: notification.id.to_string(),
+            url: &notification.url,
+            method: "POST",
+            headers_json: r#"{"content-type":"application/json"}"#,
+            body: Some(&notification.payload),
+            timeout: TIMEOUT,
+            signing_secrets: &secrets,
+            now: inner.clock.now(),
+        };
+        let result = inner.deliverer.deliver(&delivery).await;
+        if result.status == DeliveryStatus::Success {
+            notifications::mark_webhook_sent(
+                inner.database.conn(),
+                notification.id,
+                inner.clock.now(),
+            )
+            .await?;
+        } else {
+            let attempts = notification.attempts.saturating_add(1);
+            let backoff = (RETRY_BASE_SECONDS << attempts.clamp(0, 20)).min(RETRY_CAP_SECONDS);
+            let error = result.error.unwrap_or_else(|| "delivery failed".to_owned());
+            tracing::warn!(attempts, %error, "webhook notification not delivered; will retry");
+            notifications::mark_webhook_failed(
+                inner.database.conn(),
+                notification.id,
+                attempts,
+                &error,
+                inner.clock.now() + chrono::Duration::seconds(backoff),
+            )
+            .await?;
+        }
+    }
+    Ok(count)
+}
