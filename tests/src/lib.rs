@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod engine;
+pub mod smtp;
+
 use std::net::SocketAddr;
 
 use punctual_persistence::{Backend, Database, DatabaseOptions};

@@ -1,14 +1,18 @@
 //! Accounts and sessions (issue 3): registration and its validation, login,
 //! refresh-token rotation with reuse detection, logout, access-token (JWT)
-//! verification, brute-force protection, and password reset / magic link through
-//! the email outbox.
+//! verification, brute-force protection, and password reset / magic link
+//! delivered by the mailer to a real SMTP listener on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use std::time::Duration;
+
+use punctual_tests::smtp::SmtpSink;
 use punctual_tests::{
-    invalid_fields, jwt_claims, problem, spawn_app, spawn_app_with, unauthorized, unique, TestApp,
+    invalid_fields, jwt_claims, problem, spawn_app, spawn_app_with, token_in_email, unauthorized,
+    unique, TestApp,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -621,7 +625,7 @@ async fn unknown_emails_are_throttled_too() {
 }
 
 // ---------------------------------------------------------------------------
-// Password reset and magic link, through the email outbox.
+// Password reset and magic link, delivered by SMTP to a listener on loopback.
 
 async fn request_reset(app: &TestApp, email: &str) -> reqwest::Response {
     app.post_json(
@@ -655,9 +659,26 @@ async fn verify_magic_link(app: &TestApp, token: &str) -> reqwest::Response {
     .await
 }
 
+/// An app whose mailer delivers to a real SMTP listener on loopback.
+async fn app_with_smtp() -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |s| s.email.smtp_url = url).await;
+    (app, sink)
+}
+
+/// Waits for the `n`th message (1-based) to reach the sink, checks its
+/// recipient, and returns the token it carries.
+async fn token_of_message(sink: &SmtpSink, n: usize, recipient: &str) -> String {
+    let messages = sink.wait_for(n, Duration::from_secs(15)).await;
+    let message = &messages[n - 1];
+    assert_eq!(message.to, [recipient], "message {n}");
+    token_in_email(&message.body_text())
+}
+
 #[tokio::test]
-async fn password_reset_works_once_and_revokes_every_session() {
-    let app = spawn_app().await;
+async fn password_reset_by_smtp_works_once_and_revokes_every_session() {
+    let (app, sink) = app_with_smtp().await;
     let user = app.register_user().await;
     let second_session = json_of(app.login(&user.email, &user.password).await, 200).await;
 
@@ -667,10 +688,10 @@ async fn password_reset_works_once_and_revokes_every_session() {
     assert!(app.emails_to(&stranger).await.is_empty());
 
     assert_eq!(request_reset(&app, &user.email).await.status(), 202);
-    let emails = app.emails_to(&user.email).await;
-    assert_eq!(emails.len(), 1);
-    let token = app.latest_email_token(&user.email).await;
+    let token = token_of_message(&sink, 1, &user.email).await;
     assert!(token.len() >= 22, "at least 128 bits");
+    let subject = sink.messages()[0].header("Subject").unwrap_or_default();
+    assert!(subject.to_lowercase().contains("password"), "{subject}");
 
     // A too-short password is refused without spending the token.
     let response = confirm_reset(&app, &token, "short").await;
@@ -704,11 +725,23 @@ async fn password_reset_works_once_and_revokes_every_session() {
 
     // A made-up token is refused.
     unauthorized(confirm_reset(&app, "made-up-token", new_password).await).await;
+
+    // A second reset gets a new token; the first stays spent.
+    assert_eq!(request_reset(&app, &user.email).await.status(), 202);
+    let second = token_of_message(&sink, 2, &user.email).await;
+    assert_ne!(second, token);
+    assert_eq!(
+        confirm_reset(&app, &second, "the third passphrase")
+            .await
+            .status(),
+        204
+    );
+    assert!(sink.messages().iter().all(|m| !m.to.contains(&stranger)));
 }
 
 #[tokio::test]
-async fn magic_link_signs_in_once() {
-    let app = spawn_app().await;
+async fn magic_link_by_smtp_signs_in_once() {
+    let (app, sink) = app_with_smtp().await;
     let user = app.register_user().await;
 
     let stranger = new_email();
@@ -716,7 +749,7 @@ async fn magic_link_signs_in_once() {
     assert!(app.emails_to(&stranger).await.is_empty());
 
     assert_eq!(request_magic_link(&app, &user.email).await.status(), 202);
-    let token = app.latest_email_token(&user.email).await;
+    let token = token_of_message(&sink, 1, &user.email).await;
 
     // A magic-link token is not a password-reset token.
     unauthorized(confirm_reset(&app, &token, "another passphrase").await).await;
@@ -738,8 +771,9 @@ async fn magic_link_signs_in_once() {
 
     // A reset token is not a magic link either.
     assert_eq!(request_reset(&app, &user.email).await.status(), 202);
-    let reset_token = app.latest_email_token(&user.email).await;
+    let reset_token = token_of_message(&sink, 2, &user.email).await;
     unauthorized(verify_magic_link(&app, &reset_token).await).await;
+    assert!(sink.messages().iter().all(|m| !m.to.contains(&stranger)));
 }
 
 #[tokio::test]

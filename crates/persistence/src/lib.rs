@@ -6,11 +6,13 @@
 
 pub mod accounts;
 mod database;
+pub mod engine;
 pub mod entities;
 mod error;
 pub mod organizations;
 pub mod outbox;
 pub mod usage;
+pub mod wakeup;
 
 pub use database::{Backend, Database, DatabaseOptions};
 pub use error::PersistenceError;

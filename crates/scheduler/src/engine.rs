@@ -1,12 +1,50 @@
+//! The engine loop of one node: dispatch due jobs into occurrences, start
+//! runnable executions in a bounded pool, keep their leases, rescue the leases
+//! of dead nodes, and drain on shutdown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use punctual_persistence::Database;
+use chrono::{DateTime, Utc};
+use punctual_domain::{RetryPolicy, Schedule};
+use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
+use punctual_persistence::wakeup::{self, WakeupListener};
+use punctual_persistence::{Database, PersistenceError};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::clock::{Clock, SystemClock};
+use crate::delivery::{Deliverer, Delivery, DeliveryResult, DeliveryStatus};
+use crate::dispatch::{plan_occurrence, schedule_of};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// This node's name in execution rows (unique per process).
+    pub node_id: String,
+    /// Let jobs reach loopback and private addresses.
+    pub allow_private_networks: bool,
+    /// Executions running at once on this node.
+    pub max_in_flight: usize,
+    /// Jobs dispatched per transaction.
+    pub dispatch_batch: u64,
+    /// How long a running execution is ours without renewal.
+    pub lease: Duration,
+    /// How often expired leases of other (dead) nodes are looked for.
+    pub rescue_interval: Duration,
+    /// Longest sleep without a wake-up (a safety net; wake-ups come first).
+    pub max_idle: Duration,
+    /// Response bytes kept per execution.
+    pub response_body_limit: usize,
+    /// Consecutive failed occurrences before a job is disabled (0: never).
+    pub auto_disable_after: i32,
+    /// An occurrence later than this (or with a later one also due) was missed.
+    pub missed_run_tolerance: Duration,
     /// How long shutdown waits for in-flight executions before handing them back.
     pub shutdown_grace: Duration,
 }
@@ -14,50 +52,651 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
+            node_id: format!("node-{}", &Uuid::new_v4().simple().to_string()[..12]),
+            allow_private_networks: false,
+            max_in_flight: 512,
+            dispatch_batch: 500,
+            lease: Duration::from_secs(30),
+            rescue_interval: Duration::from_secs(5),
+            max_idle: Duration::from_secs(30),
+            response_body_limit: 16 * 1024,
+            auto_disable_after: 15,
+            missed_run_tolerance: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
         }
     }
 }
 
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] PersistenceError),
+}
+
+impl From<punctual_persistence::sea_orm::DbErr> for EngineError {
+    fn from(error: punctual_persistence::sea_orm::DbErr) -> Self {
+        Self::Store(PersistenceError::Query(error))
+    }
+}
+
+type Result<T> = std::result::Result<T, EngineError>;
+
 /// The job engine of one node.
 pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     database: Database,
+    clock: Arc<dyn Clock>,
     config: EngineConfig,
+    deliverer: Deliverer,
+    wake: Notify,
+    in_flight: Mutex<HashMap<Uuid, CancellationToken>>,
+    permits: Arc<Semaphore>,
+    tasks: TaskTracker,
 }
 
 impl Engine {
-    /// An engine working on `database`.
-    pub fn new(database: Database, config: EngineConfig) -> Self {
-        Self { database, config }
+    /// An engine working on `database` with the system clock.
+    pub fn new(database: Database, config: EngineConfig) -> Result<Self> {
+        let deliverer = Deliverer::new(config.allow_private_networks, config.response_body_limit)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                database,
+                clock: Arc::new(SystemClock),
+                permits: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+                config,
+                deliverer,
+                wake: Notify::new(),
+                in_flight: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+            }),
+        })
     }
 
-    /// Starts the engine's background tasks and returns the handle that stops them.
-    pub fn start(self) -> EngineHandle {
+    /// Uses `clock` instead of the system clock (tests).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            database: shared.database.clone(),
+            clock: shared.clock.clone(),
+            config: shared.config.clone(),
+            deliverer: shared.deliverer.clone(),
+            wake: Notify::new(),
+            in_flight: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(shared.config.max_in_flight.max(1))),
+            tasks: TaskTracker::new(),
+        });
+        Self {
+            inner: Arc::new(Inner { clock, ..inner }),
+        }
+    }
+
+    /// Starts the engine. `external_wake` is notified by the API after a job is
+    /// created or changed on this node; the engine wakes, and on PostgreSQL tells
+    /// the other nodes too.
+    pub fn start(self, external_wake: Option<Arc<Notify>>) -> EngineHandle {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(self.run(stop.clone()));
-        EngineHandle { stop, task }
-    }
-
-    async fn run(self, stop: CancellationToken) {
-        tracing::info!(backend = ?self.database.backend(), "engine started");
-        stop.cancelled().await;
-        tracing::info!(grace = ?self.config.shutdown_grace, "engine stopped");
+        let inner = self.inner;
+        let mut helpers = vec![
+            tokio::spawn(lease_keeper(inner.clone(), stop.clone())),
+            tokio::spawn(rescuer(inner.clone(), stop.clone())),
+            tokio::spawn(listen_for_wakeups(inner.clone(), stop.clone())),
+        ];
+        if let Some(external) = external_wake {
+            helpers.push(tokio::spawn(forward_wakeups(
+                inner.clone(),
+                external,
+                stop.clone(),
+            )));
+        }
+        let main = tokio::spawn(run(inner.clone(), stop.clone()));
+        EngineHandle {
+            stop,
+            main,
+            helpers,
+            inner,
+        }
     }
 }
 
 /// Stops a running [`Engine`].
 pub struct EngineHandle {
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    main: JoinHandle<()>,
+    helpers: Vec<JoinHandle<()>>,
+    inner: Arc<Inner>,
 }
 
 impl EngineHandle {
+    /// Makes the engine look for work now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.config.node_id
+    }
+
     /// Stops claiming work, lets in-flight executions finish within the grace
-    /// period, and waits for the engine's tasks to end.
+    /// period, hands back the rest (as failed attempts followed by a retry), and
+    /// waits for the engine's tasks to end.
     pub async fn shutdown(self) {
         self.stop.cancel();
-        if let Err(error) = self.task.await {
+        if let Err(error) = self.main.await {
             tracing::error!(%error, "engine task ended abnormally");
         }
+        for helper in self.helpers {
+            helper.abort();
+        }
     }
+
+    /// Stops at once without draining or handing back: what a killed process
+    /// leaves behind (tests of lease rescue).
+    pub fn abort(self) {
+        self.main.abort();
+        for helper in self.helpers {
+            helper.abort();
+        }
+        if let Ok(in_flight) = self.inner.in_flight.lock() {
+            for token in in_flight.values() {
+                token.cancel();
+            }
+        }
+    }
+}
+
+async fn run(inner: Arc<Inner>, stop: CancellationToken) {
+    tracing::info!(node_id = %inner.config.node_id, backend = ?inner.database.backend(), "engine started");
+    while !stop.is_cancelled() {
+        let more = match inner.pass().await {
+            Ok(more) => more,
+            Err(error) => {
+                tracing::error!(%error, "engine pass failed");
+                false
+            }
+        };
+        if more {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let delay = inner.next_delay().await;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    inner.drain().await;
+    tracing::info!(node_id = %inner.config.node_id, "engine stopped");
+}
+
+impl Inner {
+    /// One dispatch-and-start pass; true when there is more to do right away.
+    async fn pass(self: &Arc<Self>) -> Result<bool> {
+        let now = self.clock.now();
+        let dispatched = self.dispatch_due(now).await?;
+        let (started, limit) = self.start_runnable(self.clock.now()).await?;
+        Ok(dispatched as u64 >= self.config.dispatch_batch || (started > 0 && started == limit))
+    }
+
+    async fn next_delay(&self) -> Duration {
+        if self.permits.available_permits() == 0 {
+            // A finishing execution wakes us.
+            return self.config.max_idle;
+        }
+        let db = self.database.conn();
+        let due = store::earliest_due_job(db).await.ok().flatten();
+        let pending = store::earliest_pending_execution(db).await.ok().flatten();
+        let earliest = match (due, pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match earliest {
+            None => self.config.max_idle,
+            Some(at) => (at - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(2), self.config.max_idle),
+        }
+    }
+
+    /// Claims due jobs and writes their occurrences, advancing `next_run_at`, in
+    /// one transaction.
+    async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<usize> {
+        let transaction = self.database.begin_write().await?;
+        let jobs = store::lock_due_jobs(&transaction, now, self.config.dispatch_batch).await?;
+        let mut to_cancel = Vec::new();
+        let mut skipped = 0u64;
+        let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
+            .unwrap_or(chrono::Duration::seconds(60));
+        for job in &jobs {
+            let Some(due) = job.next_run_at else { continue };
+            let schedule = match schedule_of(job) {
+                Ok(schedule) => schedule,
+                Err(reason) => {
+                    tracing::error!(job_id = %job.id, %reason, "stored schedule is unusable; job stopped");
+                    store::set_next_run(&transaction, job.id, None).await?;
+                    continue;
+                }
+            };
+            let has_unfinished = job.concurrency != "allow"
+                && !store::unfinished_executions(&transaction, job.id)
+                    .await?
+                    .is_empty();
+            let plan = plan_occurrence(job, &schedule, due, now, tolerance, has_unfinished);
+            if plan.replace_running {
+                to_cancel.extend(
+                    store::cancel_unfinished(
+                        &transaction,
+                        job.id,
+                        now,
+                        "canceled: replaced by a newer occurrence",
+                    )
+                    .await?,
+                );
+            }
+            if plan.execution.status == "skipped" {
+                skipped += 1;
+            }
+            store::insert_execution(&transaction, plan.execution, now).await?;
+            store::set_next_run(&transaction, job.id, plan.next_run_at).await?;
+            if plan.completes_job {
+                store::complete_job(&transaction, job.id, now).await?;
+            }
+        }
+        transaction.commit().await?;
+        if !jobs.is_empty() {
+            metrics::histogram!("punctual_dispatch_batch_size").record(jobs.len() as f64);
+            metrics::counter!("punctual_occurrences_dispatched_total").increment(jobs.len() as u64);
+            metrics::counter!("punctual_executions_total", "status" => "skipped")
+                .increment(skipped);
+        }
+        if let Ok(in_flight) = self.in_flight.lock() {
+            for id in to_cancel {
+                if let Some(token) = in_flight.get(&id) {
+                    token.cancel();
+                }
+            }
+        }
+        Ok(jobs.len())
+    }
+
+    /// Claims runnable executions for the free slots and starts them.
+    async fn start_runnable(self: &Arc<Self>, now: DateTime<Utc>) -> Result<(usize, usize)> {
+        let free = self.permits.available_permits();
+        if free == 0 {
+            return Ok((0, 0));
+        }
+        let limit = free.min(self.config.dispatch_batch as usize);
+        let lease_until = now
+            + chrono::Duration::from_std(self.config.lease)
+                .unwrap_or(chrono::Duration::seconds(30));
+        let transaction = self.database.begin_write().await?;
+        let claimed = store::claim_runnable_executions(
+            &transaction,
+            now,
+            &self.config.node_id,
+            lease_until,
+            limit as u64,
+        )
+        .await?;
+        transaction.commit().await?;
+        let started = claimed.len();
+        for claim in claimed {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                // Cannot happen (we claimed at most the free permits); hand it back
+                // through lease expiry rather than run it unbounded.
+                tracing::warn!(execution_id = %claim.execution.id, "no free slot for a claimed execution");
+                continue;
+            };
+            let token = CancellationToken::new();
+            if let Ok(mut in_flight) = self.in_flight.lock() {
+                in_flight.insert(claim.execution.id, token.clone());
+            }
+            metrics::gauge!("punctual_executions_in_flight").increment(1.0);
+            self.tasks
+                .spawn(self.clone().run_execution(claim, token, permit));
+        }
+        Ok((started, limit))
+    }
+
+    async fn run_execution(
+        self: Arc<Self>,
+        claim: ClaimedExecution,
+        token: CancellationToken,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let execution = &claim.execution;
+        let span = tracing::info_span!(
+            "execution",
+            execution_id = %execution.id,
+            job_id = %execution.job_id,
+            org_id = %execution.organization_id,
+            attempt = execution.attempt,
+        );
+        async {
+            let started = self.clock.now();
+            let secrets = store::signing_secrets(self.database.conn(), execution.organization_id, started)
+                .await
+                .unwrap_or_default();
+            let delivery = Delivery {
+                message_id: execution.id.to_string(),
+                url: &claim.job.url,
+                method: &claim.job.method,
+                headers_json: &claim.job.headers,
+                body: claim.job.body.as_deref(),
+                timeout: Duration::from_millis(u64::try_from(claim.job.timeout_ms).unwrap_or(30_000)),
+                signing_secrets: &secrets,
+                now: started,
+            };
+            let result = tokio::select! {
+                result = self.deliverer.deliver(&delivery) => Some(result),
+                _ = token.cancelled() => None,
+            };
+            match result {
+                Some(result) => {
+                    if let Err(error) = self.finish(&claim, &result, started).await {
+                        tracing::error!(%error, "could not record the execution; its lease will expire and it will be retried");
+                    }
+                }
+                None => tracing::info!("execution stopped: canceled, taken over, or shutting down"),
+            }
+        }
+        .instrument(span)
+        .await;
+        if let Ok(mut in_flight) = self.in_flight.lock() {
+            in_flight.remove(&claim.execution.id);
+        }
+        metrics::gauge!("punctual_executions_in_flight").decrement(1.0);
+        drop(permit);
+        self.wake.notify_one();
+    }
+
+    /// Records an attempt and what follows from it (a retry, the end of the
+    /// occurrence, a reset or growth of the failure streak, auto-disable) in one
+    /// transaction.
+    async fn finish(
+        &self,
+        claim: &ClaimedExecution,
+        result: &DeliveryResult,
+        started: DateTime<Utc>,
+    ) -> Result<()> {
+        let execution = &claim.execution;
+        let finished = self.clock.now();
+        let status = match result.status {
+            DeliveryStatus::Success => "success",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Timeout => "timeout",
+        };
+        let lag = started - execution.run_after;
+        let outcome = AttemptOutcome {
+            status,
+            finished_at: finished,
+            duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
+            lag_ms: lag.num_milliseconds().max(0),
+            status_code: result.status_code.map(i32::from),
+            response_body: result.body.clone(),
+            error: result.error.clone(),
+        };
+        let transaction = self.database.begin_write().await?;
+        if !store::record_outcome(&transaction, execution.id, &self.config.node_id, &outcome)
+            .await?
+        {
+            transaction.rollback().await?;
+            tracing::info!("execution was canceled or taken over meanwhile; outcome dropped");
+            return Ok(());
+        }
+        if result.status == DeliveryStatus::Success {
+            store::record_occurrence_success(&transaction, execution.job_id).await?;
+            if claim.job.schedule_kind == "once" {
+                store::complete_job(&transaction, execution.job_id, finished).await?;
+            }
+        } else {
+            self.after_failed_attempt(&transaction, claim, finished, result.retry_after)
+                .await?;
+        }
+        transaction.commit().await?;
+        metrics::counter!("punctual_executions_total", "status" => status).increment(1);
+        metrics::histogram!("punctual_execution_lag_seconds")
+            .record(lag.num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::histogram!("punctual_execution_duration_seconds")
+            .record(result.duration.as_secs_f64());
+        tracing::info!(status, status_code = ?result.status_code, duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, "execution finished");
+        Ok(())
+    }
+
+    /// A failed attempt: the next attempt after a backoff, or the end of the
+    /// occurrence as a failure.
+    async fn after_failed_attempt(
+        &self,
+        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
+        claim: &ClaimedExecution,
+        now: DateTime<Utc>,
+        retry_after: Option<Duration>,
+    ) -> Result<()> {
+        let job = &claim.job;
+        let execution = &claim.execution;
+        let policy = RetryPolicy::new(
+            u32::try_from(job.retry_max_attempts).unwrap_or(1),
+            u64::try_from(job.retry_min_backoff_ms).unwrap_or(1000),
+            u64::try_from(job.retry_max_backoff_ms).unwrap_or(1000),
+        )
+        .unwrap_or_default();
+        let attempts_made = u32::try_from(execution.attempt).unwrap_or(u32::MAX);
+        if policy.allows_another_attempt(attempts_made) {
+            let max = Duration::from_millis(policy.max_backoff_ms());
+            let delay = match retry_after {
+                Some(asked) => asked.min(max),
+                None => policy.backoff(attempts_made, rand::random::<f64>()),
+            };
+            let run_after =
+                now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+            store::insert_execution(
+                db,
+                NewExecution {
+                    job_id: execution.job_id,
+                    organization_id: execution.organization_id,
+                    scheduled_for: execution.scheduled_for,
+                    attempt: execution.attempt.saturating_add(1),
+                    trigger: "retry",
+                    status: "pending",
+                    run_after,
+                    error: None,
+                },
+                now,
+            )
+            .await?;
+            return Ok(());
+        }
+        let disabled = store::record_occurrence_failure(
+            db,
+            execution.job_id,
+            self.config.auto_disable_after,
+            now,
+        )
+        .await?;
+        if disabled {
+            tracing::warn!(job_id = %execution.job_id, "job auto-disabled after consecutive failures");
+        }
+        if job.schedule_kind == "once" {
+            store::complete_job(db, execution.job_id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Shutdown: wait for in-flight executions within the grace period, then
+    /// stop the rest and hand them back as failed attempts followed by a retry.
+    async fn drain(&self) {
+        self.tasks.close();
+        if tokio::time::timeout(self.config.shutdown_grace, self.tasks.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let ids: Vec<Uuid> = match self.in_flight.lock() {
+            Ok(in_flight) => {
+                for token in in_flight.values() {
+                    token.cancel();
+                }
+                in_flight.keys().copied().collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        let now = self.clock.now();
+        let handed_back = async {
+            let transaction = self.database.begin_write().await?;
+            let interrupted = store::interrupt_node_executions(
+                &transaction,
+                &self.config.node_id,
+                &ids,
+                now,
+                "interrupted: the node shut down before the request finished",
+            )
+            .await?;
+            for claim in &interrupted {
+                self.after_failed_attempt(&transaction, claim, now, None)
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok::<_, EngineError>(interrupted.len())
+        }
+        .await;
+        match handed_back {
+            Ok(count) => tracing::warn!(
+                count,
+                "handed back executions that outlived the shutdown grace"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "could not hand back executions; their leases will expire")
+            }
+        }
+        self.tasks.wait().await;
+    }
+}
+
+/// Renews this node's leases and stops executions that are no longer ours.
+async fn lease_keeper(inner: Arc<Inner>, stop: CancellationToken) {
+    let period = (inner.config.lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let local: Vec<Uuid> = inner
+            .in_flight
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        if local.is_empty() {
+            continue;
+        }
+        let until = inner.clock.now()
+            + chrono::Duration::from_std(inner.config.lease)
+                .unwrap_or(chrono::Duration::seconds(30));
+        match store::renew_leases(inner.database.conn(), &inner.config.node_id, &local, until).await
+        {
+            Ok(gone) => {
+                if let Ok(in_flight) = inner.in_flight.lock() {
+                    for id in gone {
+                        if let Some(token) = in_flight.get(&id) {
+                            token.cancel();
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "lease renewal failed"),
+        }
+    }
+}
+
+/// Takes over executions whose node died (lease expired): the next attempt, or
+/// "node lost" when attempts are spent. Also samples the queue depth.
+async fn rescuer(inner: Arc<Inner>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(inner.config.rescue_interval) => {}
+        }
+        match inner.rescue_expired().await {
+            Ok(0) => {}
+            Ok(count) => {
+                tracing::warn!(count, "rescued executions of a lost node");
+                inner.wake.notify_one();
+            }
+            Err(error) => tracing::warn!(%error, "lease rescue failed"),
+        }
+        if let Ok(depth) = store::queue_depth(inner.database.conn(), inner.clock.now()).await {
+            metrics::gauge!("punctual_queue_depth").set(depth as f64);
+        }
+    }
+}
+
+impl Inner {
+    async fn rescue_expired(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let transaction = self.database.begin_write().await?;
+        let taken = store::take_over_expired_leases(
+            &transaction,
+            now,
+            "node lost: the execution's lease expired",
+            200,
+        )
+        .await?;
+        for claim in &taken {
+            self.after_failed_attempt(&transaction, claim, now, None)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(taken.len())
+    }
+}
+
+async fn forward_wakeups(inner: Arc<Inner>, external: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = external.notified() => {}
+        }
+        inner.wake.notify_one();
+        if let Err(error) = wakeup::notify_all(&inner.database).await {
+            tracing::warn!(%error, "could not notify other nodes");
+        }
+    }
+}
+
+async fn listen_for_wakeups(inner: Arc<Inner>, stop: CancellationToken) {
+    let mut listener = match WakeupListener::subscribe(&inner.database).await {
+        Ok(Some(listener)) => listener,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for wake-ups; relying on timers");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            received = listener.next() => match received {
+                Ok(()) => inner.wake.notify_one(),
+                Err(error) => {
+                    tracing::warn!(%error, "wake-up listener failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The schedule's next occurrence after `after` (re-exported for callers that
+/// compute `next_run_at` the way the engine does).
+pub fn next_occurrence(schedule: &Schedule, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    schedule.next_after(after)
 }

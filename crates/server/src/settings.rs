@@ -55,6 +55,28 @@ pub struct Settings {
     pub email: EmailSettings,
     /// `[web]`
     pub web: WebSettings,
+    /// `[engine]`
+    pub engine: EngineSettings,
+}
+
+/// `[engine]`: the job engine of this node.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Executions running at once.
+    pub max_in_flight: usize,
+    /// Jobs per dispatch transaction.
+    pub dispatch_batch: u64,
+    /// Lease length.
+    pub lease_seconds: u64,
+    /// Rescue period.
+    pub rescue_interval_seconds: u64,
+    /// Response bytes kept.
+    pub response_body_limit_bytes: usize,
+    /// Auto-disable threshold.
+    pub auto_disable_after: i32,
+    /// Missed-run tolerance.
+    pub missed_run_tolerance_seconds: u64,
 }
 
 /// `[auth]`: sessions, passwords and brute-force limits.
@@ -275,6 +297,16 @@ impl Settings {
         if self.auth.failed_login_window_seconds < 1 {
             return Err(SettingsError::Invalid(
                 "auth.failed_login_window_seconds: must be at least 1".to_owned(),
+            ));
+        }
+        if self.engine.max_in_flight == 0 || self.engine.dispatch_batch == 0 {
+            return Err(SettingsError::Invalid(
+                "engine.max_in_flight / engine.dispatch_batch: must be at least 1".to_owned(),
+            ));
+        }
+        if self.engine.lease_seconds < 2 {
+            return Err(SettingsError::Invalid(
+                "engine.lease_seconds: must be at least 2".to_owned(),
             ));
         }
         if !self.admin.service_token.is_empty() && self.admin.service_token.len() < 32 {

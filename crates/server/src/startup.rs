@@ -13,10 +13,37 @@ use punctual_api::AppState;
 use punctual_auth::{generate_jwt_secret, Argon2Config, JwtConfig, JwtKeys, PasswordHasher};
 use punctual_migration::{Migrator, MigratorTrait};
 use punctual_persistence::{Database, DatabaseOptions, PersistenceError};
-use punctual_scheduler::{Engine, EngineConfig, EngineHandle};
+use punctual_scheduler::{Engine, EngineConfig, EngineHandle, Mailer, MailerConfig, MailerHandle};
 use tokio::sync::Notify;
 
 use crate::settings::Settings;
+
+/// The email sender's settings, from `[email]`.
+pub fn mailer_config(settings: &Settings) -> MailerConfig {
+    MailerConfig {
+        smtp_url: Some(settings.email.smtp_url.clone()).filter(|u| !u.is_empty()),
+        from: settings.email.from.clone(),
+        log_bodies: settings.email.log_bodies,
+        ..MailerConfig::default()
+    }
+}
+
+/// The engine's settings, from `[engine]`, `[outbound]` and `[server]`.
+pub fn engine_config(settings: &Settings) -> EngineConfig {
+    let engine = &settings.engine;
+    EngineConfig {
+        allow_private_networks: settings.outbound.allow_private_networks,
+        max_in_flight: engine.max_in_flight,
+        dispatch_batch: engine.dispatch_batch,
+        lease: Duration::from_secs(engine.lease_seconds),
+        rescue_interval: Duration::from_secs(engine.rescue_interval_seconds.max(1)),
+        response_body_limit: engine.response_body_limit_bytes,
+        auto_disable_after: engine.auto_disable_after,
+        missed_run_tolerance: Duration::from_secs(engine.missed_run_tolerance_seconds),
+        shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
+        ..EngineConfig::default()
+    }
+}
 
 /// Keys and limits for authentication, from `[auth]` and `[admin]`.
 pub fn identity_config(settings: &Settings) -> Result<IdentityConfig, StartupError> {
@@ -93,6 +120,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     engine: EngineHandle,
+    mailer: MailerHandle,
     database: Database,
 }
 
@@ -111,12 +139,16 @@ impl Application {
             source,
         })?;
         let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+        let engine_wakeup = Arc::new(Notify::new());
+        let mailer = Mailer::new(database.clone(), mailer_config(&settings))
+            .map_err(|e| StartupError::Config(e.to_string()))?
+            .start();
         let state = AppState {
             database: database.clone(),
             prometheus: punctual_api::observability::prometheus(),
             identity: Arc::new(identity),
-            mail_wakeup: Arc::new(Notify::new()),
-            engine_wakeup: Arc::new(Notify::new()),
+            mail_wakeup: mailer.notifier(),
+            engine_wakeup: engine_wakeup.clone(),
             allow_private_networks: settings.outbound.allow_private_networks,
             public_url: settings.web.public_url.clone(),
             plans: Arc::new(vec!["free".to_owned(), "pro".to_owned()]),
@@ -129,17 +161,14 @@ impl Application {
             http = http.workers(settings.server.workers);
         }
         let server = http.run();
-        let engine = Engine::new(
-            database.clone(),
-            EngineConfig {
-                shutdown_grace: grace,
-            },
-        )
-        .start();
+        let engine = Engine::new(database.clone(), engine_config(&settings))
+            .map_err(|e| StartupError::Config(format!("engine: {e}")))?
+            .start(Some(engine_wakeup));
         Ok(Self {
             address: bound,
             server,
             engine,
+            mailer,
             database,
         })
     }
@@ -164,6 +193,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.engine.shutdown().await;
+        self.mailer.shutdown().await;
         self.database.close().await;
         served
     }

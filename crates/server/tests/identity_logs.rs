@@ -1,8 +1,8 @@
 //! SECURITY.md: "No secret, token, password or hash appears in logs". Runs the
 //! real `punctual serve` at debug level, goes through every identity flow that
 //! handles a secret (register, login, a failed login, refresh and its reuse,
-//! API keys, signing-secret rotation, invitations, password reset, magic link,
-//! the admin service token), then greps everything the process wrote to stdout
+//! API keys, signing-secret rotation, invitations, password reset, magic link
+//! with the emails delivered over SMTP, the admin service token), then greps everything the process wrote to stdout
 //! and stderr for each secret, token, password and stored hash.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -38,7 +38,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &std::path::Path, database_url: &str) -> Self {
+    fn start(dir: &std::path::Path, database_url: &str, smtp_url: &str) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_punctual"));
         for (key, _) in std::env::vars() {
             if key.starts_with("PUNCTUAL")
@@ -58,6 +58,7 @@ impl Server {
             .env("PUNCTUAL__LOG__LEVEL", "debug")
             .env("PUNCTUAL__AUTH__JWT_SECRET", JWT_SECRET)
             .env("PUNCTUAL__ADMIN__SERVICE_TOKEN", SERVICE_TOKEN)
+            .env("PUNCTUAL__EMAIL__SMTP_URL", smtp_url)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -276,6 +277,85 @@ impl Store {
     }
 }
 
+/// A minimal SMTP server on loopback that accepts every message, so that the
+/// mailer's real delivery path (not only its log fallback) runs during the test.
+struct SmtpSink {
+    address: std::net::SocketAddr,
+    delivered: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&delivered);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let sink = Arc::clone(&sink);
+                std::thread::spawn(move || {
+                    let _ = Self::session(stream, &sink);
+                });
+            }
+        });
+        Self { address, delivered }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://{}", self.address)
+    }
+
+    fn session(stream: TcpStream, delivered: &Mutex<Vec<String>>) -> std::io::Result<()> {
+        let mut writer = stream.try_clone()?;
+        let mut lines = BufReader::new(stream).lines();
+        writer.write_all(b"220 sink ESMTP\r\n")?;
+        while let Some(line) = lines.next() {
+            let line = line?;
+            let verb = line
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => writer.write_all(b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?,
+                "DATA" => {
+                    writer.write_all(b"354 go ahead\r\n")?;
+                    let mut message = String::new();
+                    for line in lines.by_ref() {
+                        let line = line?;
+                        if line == "." {
+                            break;
+                        }
+                        message.push_str(&line);
+                        message.push('\n');
+                    }
+                    delivered.lock().unwrap().push(message);
+                    writer.write_all(b"250 queued\r\n")?;
+                }
+                "QUIT" => {
+                    writer.write_all(b"221 bye\r\n")?;
+                    return Ok(());
+                }
+                _ => writer.write_all(b"250 ok\r\n")?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (up to 30 s) until `count` messages arrived.
+    fn wait_for(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.delivered.lock().unwrap().len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} email(s) delivered by SMTP"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// A fresh database for the server: SQLite in `dir`, or a new PostgreSQL
 /// database (dropped afterwards) when `TEST_DATABASE_URL` is set.
 struct ScratchDatabase {
@@ -340,7 +420,8 @@ fn no_password_token_secret_or_hash_reaches_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let scratch = ScratchDatabase::create(dir.path());
     let database_url = scratch.url.clone();
-    let server = Server::start(dir.path(), &database_url);
+    let smtp = SmtpSink::start();
+    let server = Server::start(dir.path(), &database_url, &smtp.url());
     let mut secrets: Vec<(String, String)> = vec![
         ("password".into(), PASSWORD.into()),
         ("new password".into(), NEW_PASSWORD.into()),
@@ -584,6 +665,8 @@ fn no_password_token_secret_or_hash_reaches_the_logs() {
     );
     secrets.push(("rejected password".into(), rejected_password));
 
+    // The invitation, the reset and the magic link went out by SMTP.
+    smtp.wait_for(3);
     secrets.extend(store.stored_secrets());
     let logs = server.stop();
 
@@ -596,6 +679,7 @@ fn no_password_token_secret_or_hash_reaches_the_logs() {
         "api key created",
         "signing secret rotated",
         "password reset",
+        "email sent",
         "request finished",
     ] {
         assert!(logs.contains(event), "{event:?} was logged:\n{logs}");

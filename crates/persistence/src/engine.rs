@@ -1,0 +1,565 @@
+//! The engine's queries: claiming due jobs and runnable executions, recording
+//! outcomes, renewing and rescuing leases. On PostgreSQL claims use
+//! `FOR UPDATE SKIP LOCKED` so any number of nodes share the work; on SQLite the
+//! caller holds the single write lock ([`crate::Database::begin_write`]).
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::*;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseBackend, QueryOrder, QuerySelect, Statement,
+};
+
+use crate::entities::{execution, job, organization};
+use crate::PersistenceError;
+
+type Result<T> = std::result::Result<T, PersistenceError>;
+
+/// Locks up to `limit` enabled jobs of unsuspended organizations whose
+/// `next_run_at` has come, earliest first. Call inside a write transaction; the
+/// rows stay locked (PostgreSQL) until it ends, and other nodes skip them.
+pub async fn lock_due_jobs(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<job::Model>> {
+    let backend = db.get_database_backend();
+    let lock = match backend {
+        DatabaseBackend::Postgres => " FOR UPDATE OF jobs SKIP LOCKED",
+        _ => "",
+    };
+    let placeholder = |n: usize| match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let sql = format!(
+        "SELECT jobs.* FROM jobs JOIN organizations ON organizations.id = jobs.organization_id \
+         WHERE jobs.next_run_at <= {} AND jobs.enabled AND organizations.suspended_at IS NULL \
+         ORDER BY jobs.next_run_at LIMIT {}{lock}",
+        placeholder(1),
+        placeholder(2),
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(job::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [now.into(), limit.into()],
+        ))
+        .all(db)
+        .await?)
+}
+
+fn suspended_organizations() -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(organization::Column::Id)
+        .from(organization::Entity)
+        .and_where(organization::Column::SuspendedAt.is_not_null())
+        .to_owned()
+}
+
+/// The earliest `next_run_at` of any enabled job of an unsuspended organization.
+pub async fn earliest_due_job(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
+    Ok(job::Entity::find()
+        .filter(job::Column::Enabled.eq(true))
+        .filter(job::Column::NextRunAt.is_not_null())
+        .filter(job::Column::OrganizationId.not_in_subquery(suspended_organizations()))
+        .order_by_asc(job::Column::NextRunAt)
+        .one(db)
+        .await?
+        .and_then(|j| j.next_run_at))
+}
+
+/// The earliest `run_after` of a pending execution.
+pub async fn earliest_pending_execution(
+    db: &impl ConnectionTrait,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(execution::Entity::find()
+        .filter(execution::Column::Status.eq("pending"))
+        .filter(execution::Column::OrganizationId.not_in_subquery(suspended_organizations()))
+        .order_by_asc(execution::Column::RunAfter)
+        .one(db)
+        .await?
+        .map(|e| e.run_after))
+}
+
+/// What a new execution row holds.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// Its job.
+    pub job_id: Uuid,
+    /// The job's organization.
+    pub organization_id: Uuid,
+    /// The occurrence it belongs to.
+    pub scheduled_for: DateTime<Utc>,
+    /// 1 for the first try.
+    pub attempt: i32,
+    /// `schedule`, `manual`, `retry` or `catch_up`.
+    pub trigger: &'static str,
+    /// `pending`, or `skipped` for occurrences recorded without running.
+    pub status: &'static str,
+    /// Earliest start.
+    pub run_after: DateTime<Utc>,
+    /// Why it was skipped, for skipped rows.
+    pub error: Option<String>,
+}
+
+/// Inserts an execution unless (job, scheduled_for, attempt) exists already, the
+/// last guard against a double dispatch. Returns whether a row was inserted.
+pub async fn insert_execution(
+    db: &impl ConnectionTrait,
+    new: NewExecution,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let terminal = new.status != "pending";
+    let model = execution::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        organization_id: Set(new.organization_id),
+        job_id: Set(new.job_id),
+        scheduled_for: Set(new.scheduled_for),
+        attempt: Set(new.attempt),
+        trigger: Set(new.trigger.to_owned()),
+        status: Set(new.status.to_owned()),
+        run_after: Set(new.run_after),
+        started_at: Set(None),
+        finished_at: Set(terminal.then_some(now)),
+        duration_ms: Set(None),
+        lag_ms: Set(None),
+        status_code: Set(None),
+        response_body: Set(None),
+        error: Set(new.error),
+        node_id: Set(None),
+        lease_expires_at: Set(None),
+        created_at: Set(now),
+    };
+    let inserted = execution::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([
+                execution::Column::JobId,
+                execution::Column::ScheduledFor,
+                execution::Column::Attempt,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Moves a job to its next occurrence (None: nothing more to dispatch).
+pub async fn set_next_run(
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+    next_run_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::NextRunAt, Expr::value(next_run_at))
+        .filter(job::Column::Id.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Executions of a job that are pending or running.
+pub async fn unfinished_executions(
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+) -> Result<Vec<execution::Model>> {
+    Ok(execution::Entity::find()
+        .filter(execution::Column::JobId.eq(job_id))
+        .filter(execution::Column::Status.is_in(["pending", "running"]))
+        .all(db)
+        .await?)
+}
+
+/// Marks the unfinished (running or pending) executions of a job canceled
+/// (concurrency `replace`); the node running each notices at its next lease
+/// renewal, or at once if local.
+pub async fn cancel_unfinished(
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<Uuid>> {
+    let running = execution::Entity::find()
+        .filter(execution::Column::JobId.eq(job_id))
+        .filter(execution::Column::Status.is_in(["pending", "running"]))
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = running.iter().map(|e| e.id).collect();
+    if !ids.is_empty() {
+        execution::Entity::update_many()
+            .col_expr(execution::Column::Status, Expr::value("canceled"))
+            .col_expr(execution::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(
+                execution::Column::Error,
+                Expr::value(Some(reason.to_owned())),
+            )
+            .col_expr(
+                execution::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(execution::Column::Id.is_in(ids.clone()))
+            .filter(execution::Column::Status.is_in(["pending", "running"]))
+            .exec(db)
+            .await?;
+    }
+    Ok(ids)
+}
+
+/// A claimed execution with the job it runs.
+#[derive(Debug, Clone)]
+pub struct ClaimedExecution {
+    /// The execution, now `running` on this node.
+    pub execution: execution::Model,
+    /// Its job.
+    pub job: job::Model,
+}
+
+/// Claims up to `limit` pending executions that may start, marking them running
+/// on `node_id` with a lease until `lease_until`. Call inside a write transaction.
+/// Executions of jobs that were deleted meanwhile go with their job (cascade);
+/// those of suspended organizations wait.
+pub async fn claim_runnable_executions(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    node_id: &str,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<ClaimedExecution>> {
+    let backend = db.get_database_backend();
+    let (lock, p) = match backend {
+        DatabaseBackend::Postgres => (" FOR UPDATE OF executions SKIP LOCKED", ["$1", "$2"]),
+        _ => ("", ["?", "?"]),
+    };
+    let sql = format!(
+        "SELECT executions.* FROM executions JOIN organizations ON organizations.id = executions.organization_id \
+         WHERE executions.status = 'pending' AND executions.run_after <= {} AND organizations.suspended_at IS NULL \
+         ORDER BY executions.run_after LIMIT {}{lock}",
+        p[0], p[1]
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let pending = execution::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [now.into(), limit.into()],
+        ))
+        .all(db)
+        .await?;
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
+    execution::Entity::update_many()
+        .col_expr(execution::Column::Status, Expr::value("running"))
+        .col_expr(
+            execution::Column::NodeId,
+            Expr::value(Some(node_id.to_owned())),
+        )
+        .col_expr(execution::Column::StartedAt, Expr::value(Some(now)))
+        .col_expr(
+            execution::Column::LeaseExpiresAt,
+            Expr::value(Some(lease_until)),
+        )
+        .filter(execution::Column::Id.is_in(ids.clone()))
+        .filter(execution::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    let job_ids: Vec<Uuid> = pending.iter().map(|e| e.job_id).collect();
+    let jobs = job::Entity::find()
+        .filter(job::Column::Id.is_in(job_ids))
+        .all(db)
+        .await?;
+    Ok(pending
+        .into_iter()
+        .filter_map(|mut execution| {
+            let job = jobs.iter().find(|j| j.id == execution.job_id)?.clone();
+            execution.status = "running".to_owned();
+            execution.node_id = Some(node_id.to_owned());
+            execution.started_at = Some(now);
+            execution.lease_expires_at = Some(lease_until);
+            Some(ClaimedExecution { execution, job })
+        })
+        .collect())
+}
+
+/// Extends the leases of every execution `node_id` runs, in one statement, and
+/// returns which of `local` are no longer running here (canceled, rescued by
+/// another node, or deleted): the caller stops those.
+pub async fn renew_leases(
+    db: &impl ConnectionTrait,
+    node_id: &str,
+    local: &[Uuid],
+    until: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    execution::Entity::update_many()
+        .col_expr(execution::Column::LeaseExpiresAt, Expr::value(Some(until)))
+        .filter(execution::Column::NodeId.eq(node_id))
+        .filter(execution::Column::Status.eq("running"))
+        .exec(db)
+        .await?;
+    if local.is_empty() {
+        return Ok(Vec::new());
+    }
+    let still_running: Vec<Uuid> = execution::Entity::find()
+        .filter(execution::Column::Id.is_in(local.to_vec()))
+        .filter(execution::Column::Status.eq("running"))
+        .filter(execution::Column::NodeId.eq(node_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    Ok(local
+        .iter()
+        .filter(|id| !still_running.contains(id))
+        .copied()
+        .collect())
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    /// `success`, `failed`, `timeout` or `canceled`.
+    pub status: &'static str,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How long the request took.
+    pub duration_ms: i64,
+    /// Start minus the time it was due.
+    pub lag_ms: i64,
+    /// The response's status code, if one came.
+    pub status_code: Option<i32>,
+    /// The response body, truncated.
+    pub response_body: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// Records the outcome of an execution this node runs; false (and nothing
+/// written) when it is no longer running here — canceled or rescued meanwhile.
+pub async fn record_outcome(
+    db: &impl ConnectionTrait,
+    execution_id: Uuid,
+    node_id: &str,
+    outcome: &AttemptOutcome,
+) -> Result<bool> {
+    let result = execution::Entity::update_many()
+        .col_expr(execution::Column::Status, Expr::value(outcome.status))
+        .col_expr(
+            execution::Column::FinishedAt,
+            Expr::value(Some(outcome.finished_at)),
+        )
+        .col_expr(
+            execution::Column::DurationMs,
+            Expr::value(Some(outcome.duration_ms)),
+        )
+        .col_expr(execution::Column::LagMs, Expr::value(Some(outcome.lag_ms)))
+        .col_expr(
+            execution::Column::StatusCode,
+            Expr::value(outcome.status_code),
+        )
+        .col_expr(
+            execution::Column::ResponseBody,
+            Expr::value(outcome.response_body.clone()),
+        )
+        .col_expr(execution::Column::Error, Expr::value(outcome.error.clone()))
+        .col_expr(
+            execution::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(execution::Column::Id.eq(execution_id))
+        .filter(execution::Column::Status.eq("running"))
+        .filter(execution::Column::NodeId.eq(node_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Records a failed occurrence on its job; past `auto_disable_after` consecutive
+/// failures the job is disabled with the reason. Returns whether it was disabled.
+pub async fn record_occurrence_failure(
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+    auto_disable_after: i32,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let Some(job) = job::Entity::find_by_id(job_id).one(db).await? else {
+        return Ok(false);
+    };
+    let failures = job.consecutive_failures.saturating_add(1);
+    let disable = auto_disable_after > 0 && failures >= auto_disable_after && job.enabled;
+    let mut update = job::Entity::update_many()
+        .col_expr(job::Column::ConsecutiveFailures, Expr::value(failures))
+        .filter(job::Column::Id.eq(job_id));
+    if disable {
+        update = update
+            .col_expr(job::Column::Enabled, Expr::value(false))
+            .col_expr(
+                job::Column::NextRunAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                job::Column::DisabledReason,
+                Expr::value(Some(format!(
+                    "auto-disabled after {failures} consecutive failed occurrences"
+                ))),
+            )
+            .col_expr(job::Column::UpdatedAt, Expr::value(now));
+    }
+    update.exec(db).await?;
+    Ok(disable)
+}
+
+/// Resets a job's failure streak after a success; returns the streak it had.
+pub async fn record_occurrence_success(db: &impl ConnectionTrait, job_id: Uuid) -> Result<i32> {
+    let previous = job::Entity::find_by_id(job_id)
+        .one(db)
+        .await?
+        .map(|j| j.consecutive_failures)
+        .unwrap_or(0);
+    if previous != 0 {
+        job::Entity::update_many()
+            .col_expr(job::Column::ConsecutiveFailures, Expr::value(0))
+            .filter(job::Column::Id.eq(job_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(previous)
+}
+
+/// Marks a once-job finished.
+pub async fn complete_job(
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    job::Entity::update_many()
+        .col_expr(job::Column::CompletedAt, Expr::value(Some(now)))
+        .col_expr(
+            job::Column::NextRunAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(job::Column::Id.eq(job_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes over executions whose lease expired (their node died): each is marked
+/// failed with `reason` by a conditional update, so only one rescuer wins it.
+/// Returns the executions taken over, with their jobs.
+pub async fn take_over_expired_leases(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    reason: &str,
+    limit: u64,
+) -> Result<Vec<ClaimedExecution>> {
+    let expired = execution::Entity::find()
+        .filter(execution::Column::Status.eq("running"))
+        .filter(execution::Column::LeaseExpiresAt.lt(now))
+        .order_by_asc(execution::Column::LeaseExpiresAt)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut taken = Vec::with_capacity(expired.len());
+    for execution in expired {
+        let result = execution::Entity::update_many()
+            .col_expr(execution::Column::Status, Expr::value("failed"))
+            .col_expr(execution::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(
+                execution::Column::Error,
+                Expr::value(Some(reason.to_owned())),
+            )
+            .col_expr(
+                execution::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(execution::Column::Id.eq(execution.id))
+            .filter(execution::Column::Status.eq("running"))
+            .filter(execution::Column::LeaseExpiresAt.lt(now))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1 {
+            if let Some(job) = job::Entity::find_by_id(execution.job_id).one(db).await? {
+                taken.push(ClaimedExecution { execution, job });
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// Marks this node's running executions interrupted (graceful shutdown past its
+/// grace period), returning them with their jobs.
+pub async fn interrupt_node_executions(
+    db: &impl ConnectionTrait,
+    node_id: &str,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<ClaimedExecution>> {
+    let mut interrupted = Vec::new();
+    for id in ids {
+        let result = execution::Entity::update_many()
+            .col_expr(execution::Column::Status, Expr::value("failed"))
+            .col_expr(execution::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(
+                execution::Column::Error,
+                Expr::value(Some(reason.to_owned())),
+            )
+            .col_expr(
+                execution::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(execution::Column::Id.eq(*id))
+            .filter(execution::Column::Status.eq("running"))
+            .filter(execution::Column::NodeId.eq(node_id))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1 {
+            if let Some(execution) = execution::Entity::find_by_id(*id).one(db).await? {
+                if let Some(job) = job::Entity::find_by_id(execution.job_id).one(db).await? {
+                    interrupted.push(ClaimedExecution { execution, job });
+                }
+            }
+        }
+    }
+    Ok(interrupted)
+}
+
+/// Executions due and not started: the queue depth.
+pub async fn queue_depth(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
+    Ok(execution::Entity::find()
+        .filter(execution::Column::Status.eq("pending"))
+        .filter(execution::Column::RunAfter.lte(now))
+        .count(db)
+        .await?)
+}
+
+/// The signing secrets of an organization that still sign at `now`.
+pub async fn signing_secrets(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    Ok(
+        crate::organizations::active_signing_secrets(db, organization_id, now)
+            .await?
+            .into_iter()
+            .map(|s| s.secret)
+            .collect(),
+    )
+}
+
+/// Whether an organization is suspended.
+pub async fn organization_suspended(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+) -> Result<bool> {
+    Ok(organization::Entity::find_by_id(organization_id)
+        .one(db)
+        .await?
+        .is_some_and(|o| o.suspended_at.is_some()))
+}

@@ -1,0 +1,273 @@
+//! Performing one job request: the method, headers and body the job asks for,
+//! signed, with its timeout, no redirects, the response read up to a cap.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use punctual_domain::{is_blocked_ip, TargetUrl};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::{Client, Method};
+
+use crate::outbound::CheckedResolver;
+use crate::signing::signature_header;
+
+/// What the engine needs to send one request.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    /// `webhook-id`: the execution id.
+    pub message_id: String,
+    /// Target URL as stored.
+    pub url: &'a str,
+    /// HTTP method as stored.
+    pub method: &'a str,
+    /// Header JSON object as stored.
+    pub headers_json: &'a str,
+    /// Body.
+    pub body: Option<&'a str>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The organization's signing secrets in force.
+    pub signing_secrets: &'a [String],
+    /// `webhook-timestamp`.
+    pub now: DateTime<Utc>,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// 2xx.
+    Success,
+    /// Another status, or no response.
+    Failed,
+    /// No complete answer within the timeout.
+    Timeout,
+}
+
+/// The result of one request.
+#[derive(Debug, Clone)]
+pub struct DeliveryResult {
+    /// Outcome class.
+    pub status: DeliveryStatus,
+    /// Response status code.
+    pub status_code: Option<u16>,
+    /// Response body, up to the cap (lossy UTF-8).
+    pub body: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Wall time of the request.
+    pub duration: Duration,
+    /// `Retry-After` of a 429/503, in seconds from now.
+    pub retry_after: Option<Duration>,
+}
+
+/// The HTTP client all executions share.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    client: Client,
+    allow_private_networks: bool,
+    body_limit: usize,
+}
+
+impl Deliverer {
+    /// A client that never follows redirects, never uses a proxy, and connects
+    /// only to addresses that passed the outbound check.
+    pub fn new(allow_private_networks: bool, body_limit: usize) -> Result<Self, reqwest::Error> {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(CheckedResolver::new(allow_private_networks))
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Self {
+            client,
+            allow_private_networks,
+            body_limit,
+        })
+    }
+
+    /// Sends the request and classifies the answer. Never fails: every problem
+    /// becomes a `Failed` result with the reason.
+    pub async fn deliver(&self, delivery: &Delivery<'_>) -> DeliveryResult {
+        let started = Instant::now();
+        let failed = |error: String| DeliveryResult {
+            status: DeliveryStatus::Failed,
+            status_code: None,
+            body: None,
+            error: Some(error),
+            duration: started.elapsed(),
+            retry_after: None,
+        };
+        let target = match TargetUrl::parse(delivery.url, self.allow_private_networks) {
+            Ok(target) => target,
+            Err(error) => return failed(format!("refused target: {error}")),
+        };
+        // An IP literal never reaches the resolver, so it is checked here.
+        if let Some(ip) = target.ip() {
+            if !self.allow_private_networks && is_blocked_ip(ip) {
+                return failed(format!(
+                    "refused target: {ip} is a private or reserved address"
+                ));
+            }
+        }
+        let method = match Method::from_bytes(delivery.method.as_bytes()) {
+            Ok(method) => method,
+            Err(_) => return failed(format!("invalid method {}", delivery.method)),
+        };
+        let headers = match build_headers(delivery) {
+            Ok(headers) => headers,
+            Err(error) => return failed(error),
+        };
+        let request = self
+            .client
+            .request(method, target.url().clone())
+            .headers(headers)
+            .timeout(delivery.timeout)
+            .body(delivery.body.unwrap_or_default().to_owned());
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return DeliveryResult {
+                    status: DeliveryStatus::Timeout,
+                    error: Some(format!(
+                        "no response within {} ms",
+                        delivery.timeout.as_millis()
+                    )),
+                    ..failed(String::new())
+                }
+            }
+            Err(error) => return failed(error_chain(&error)),
+        };
+        let code = response.status();
+        let retry_after = if code.as_u16() == 429 || code.as_u16() == 503 {
+            response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, delivery.now))
+        } else {
+            None
+        };
+        let mut body = Vec::new();
+        let mut timed_out = false;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = self.body_limit.saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() >= self.body_limit {
+                        // The rest is dropped unread: the connection closes.
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    timed_out = error.is_timeout();
+                    break;
+                }
+            }
+        }
+        let body = Some(String::from_utf8_lossy(&body).into_owned());
+        let (status, error) = if timed_out {
+            (
+                DeliveryStatus::Timeout,
+                Some("the response body did not arrive in time".to_owned()),
+            )
+        } else if code.is_success() {
+            (DeliveryStatus::Success, None)
+        } else {
+            (
+                DeliveryStatus::Failed,
+                Some(format!("HTTP {}", code.as_u16())),
+            )
+        };
+        DeliveryResult {
+            status,
+            status_code: Some(code.as_u16()),
+            body,
+            error,
+            duration: started.elapsed(),
+            retry_after,
+        }
+    }
+}
+
+fn build_headers(delivery: &Delivery<'_>) -> Result<HeaderMap, String> {
+    let stored: BTreeMap<String, String> = serde_json::from_str(delivery.headers_json)
+        .map_err(|e| format!("stored headers are invalid: {e}"))?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &stored {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name}"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        headers.insert(name, value);
+    }
+    // Signature headers are always ours: a job cannot forge or drop them.
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("punctual/", env!("CARGO_PKG_VERSION"))),
+    );
+    let timestamp = delivery.now.timestamp();
+    let body = delivery.body.unwrap_or_default().as_bytes();
+    let insert =
+        |headers: &mut HeaderMap, name: &'static str, value: String| -> Result<(), String> {
+            let value = HeaderValue::from_str(&value).map_err(|_| format!("invalid {name}"))?;
+            headers.insert(HeaderName::from_static(name), value);
+            Ok(())
+        };
+    insert(&mut headers, "webhook-id", delivery.message_id.clone())?;
+    insert(&mut headers, "webhook-timestamp", timestamp.to_string())?;
+    headers.remove("webhook-signature");
+    if let Some(signature) = signature_header(
+        delivery.signing_secrets,
+        &delivery.message_id,
+        timestamp,
+        body,
+    ) {
+        insert(&mut headers, "webhook-signature", signature)?;
+    }
+    Ok(headers)
+}
+
+fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value.trim())
+        .ok()?
+        .with_timezone(&Utc);
+    (at - now).to_std().ok()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let now =
+            DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").map(|t| t.with_timezone(&Utc));
+        let now = now.unwrap_or_else(|_| Utc::now());
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}
