@@ -459,7 +459,7 @@ impl Inner {
                 store::complete_job(&transaction, execution.job_id, finished).await?;
             }
         } else {
-            self.after_failed_attempt(&transaction, claim, finished, result.retry_after)
+            self.after_failed_attempt(&transaction, claim, finished, result.retry_after, false)
                 .await?;
         }
         transaction.commit().await?;
@@ -473,13 +473,15 @@ impl Inner {
     }
 
     /// A failed attempt: the next attempt after a backoff, or the end of the
-    /// occurrence as a failure.
+    /// occurrence as a failure. `not_the_targets_fault` (our own shutdown cut the
+    /// request short) always gets another attempt, spent or not.
     async fn after_failed_attempt(
         &self,
         db: &impl punctual_persistence::sea_orm::ConnectionTrait,
         claim: &ClaimedExecution,
         now: DateTime<Utc>,
         retry_after: Option<Duration>,
+        not_the_targets_fault: bool,
     ) -> Result<()> {
         let job = &claim.job;
         let execution = &claim.execution;
@@ -490,7 +492,7 @@ impl Inner {
         )
         .unwrap_or_default();
         let attempts_made = u32::try_from(execution.attempt).unwrap_or(u32::MAX);
-        if policy.allows_another_attempt(attempts_made) {
+        if not_the_targets_fault || policy.allows_another_attempt(attempts_made) {
             let max = Duration::from_millis(policy.max_backoff_ms());
             let delay = match retry_after {
                 Some(asked) => asked.min(max),
@@ -562,7 +564,7 @@ impl Inner {
             )
             .await?;
             for claim in &interrupted {
-                self.after_failed_attempt(&transaction, claim, now, None)
+                self.after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), true)
                     .await?;
             }
             transaction.commit().await?;
@@ -651,7 +653,7 @@ impl Inner {
         )
         .await?;
         for claim in &taken {
-            self.after_failed_attempt(&transaction, claim, now, None)
+            self.after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), false)
                 .await?;
         }
         transaction.commit().await?;

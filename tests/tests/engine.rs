@@ -1,0 +1,699 @@
+//! The engine, driven directly (no HTTP API): a real database (SQLite, or
+//! PostgreSQL with TEST_DATABASE_URL), a real local HTTP target, the real engine.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use punctual_scheduler::{Engine, EngineConfig, OffsetClock};
+use punctual_tests::engine::{eventually, EngineFixture, JobSpec};
+use sha2::Sha256;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn target(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn start(fixture: &EngineFixture, config: EngineConfig) -> punctual_scheduler::EngineHandle {
+    Engine::new(fixture.database.clone(), config)
+        .expect("engine")
+        .start(None)
+}
+
+/// Standard Webhooks verification written from the specification, independent
+/// of the engine's signing code: HMAC-SHA256 over `id.timestamp.body` keyed with
+/// the base64-decoded part of `whsec_...`, compared with each `v1,` signature.
+fn verify_standard_webhook(secret: &str, headers: &wiremock::http::HeaderMap, body: &[u8]) -> bool {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let id = get("webhook-id");
+    let timestamp = get("webhook-timestamp");
+    let signatures = get("webhook-signature");
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = STANDARD.encode(mac.finalize().into_bytes());
+    !id.is_empty()
+        && timestamp.parse::<i64>().is_ok()
+        && signatures
+            .split(' ')
+            .any(|s| s.strip_prefix("v1,") == Some(expected.as_str()))
+}
+
+#[tokio::test]
+async fn a_per_second_job_fires_every_second_with_signed_requests() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let job = fixture
+        .insert_job(JobSpec::cron("* * * * * *", &server.uri()))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .filter(|e| e.status == "success")
+                .count()
+                >= 4
+        })
+        .await,
+        "four successful runs"
+    );
+    engine.shutdown().await;
+
+    let executions = fixture.executions(job).await;
+    let successes: Vec<_> = executions
+        .iter()
+        .filter(|e| e.status == "success")
+        .collect();
+    for pair in successes.windows(2) {
+        assert_eq!(
+            pair[1].scheduled_for - pair[0].scheduled_for,
+            chrono::Duration::seconds(1),
+            "occurrences one second apart"
+        );
+    }
+    for execution in &successes {
+        assert_eq!(execution.status_code, Some(200));
+        assert_eq!(execution.response_body.as_deref(), Some("ok"));
+        assert!(execution.lag_ms.is_some() && execution.duration_ms.is_some());
+    }
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests.len(),
+        executions.iter().filter(|e| e.started_at.is_some()).count()
+    );
+    for request in &requests {
+        assert_eq!(request.method.as_str(), "POST");
+        assert_eq!(request.body, br#"{"hello":"world"}"#);
+        assert!(
+            verify_standard_webhook(&fixture.signing_secret, &request.headers, &request.body),
+            "signature verifies"
+        );
+        let id = request.headers.get("webhook-id").unwrap().to_str().unwrap();
+        assert!(
+            executions.iter().any(|e| e.id.to_string() == id),
+            "webhook-id is an execution id"
+        );
+        assert!(request
+            .headers
+            .get("user-agent")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("punctual/"));
+    }
+    // A signature made with another secret does not verify: the check can fail.
+    let other = punctual_auth::generate_signing_secret();
+    assert!(!verify_standard_webhook(
+        &other,
+        &requests[0].headers,
+        &requests[0].body
+    ));
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_with_backoff_within_bounds() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(500)).await;
+    let mut spec = JobSpec::once(Utc::now(), &server.uri());
+    spec.max_attempts = 3;
+    spec.min_backoff_ms = 200;
+    spec.max_backoff_ms = 800;
+    let job = fixture.insert_job(spec).await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .filter(|e| e.status == "failed")
+                .count()
+                == 3
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 3);
+    assert_eq!(
+        executions.iter().map(|e| e.attempt).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(executions[0].trigger, "schedule");
+    assert!(executions[1..].iter().all(|e| e.trigger == "retry"));
+    assert!(
+        executions
+            .iter()
+            .all(|e| e.scheduled_for == executions[0].scheduled_for),
+        "one occurrence"
+    );
+    for (n, pair) in executions.windows(2).enumerate() {
+        let delay = pair[1].run_after - pair[0].finished_at.unwrap();
+        let cap = (200i64 << n).min(800);
+        assert!(
+            delay >= chrono::Duration::milliseconds(200)
+                && delay <= chrono::Duration::milliseconds(cap),
+            "backoff after attempt {} was {delay}, expected 200..={cap} ms",
+            n + 1
+        );
+    }
+    let job = fixture.job(job).await;
+    assert!(
+        job.completed_at.is_some(),
+        "a once-job completes after its final attempt"
+    );
+    assert_eq!(job.consecutive_failures, 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_capped() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(503).insert_header("Retry-After", "2")).await;
+    let mut honoured = JobSpec::once(Utc::now(), &server.uri());
+    honoured.max_attempts = 2;
+    honoured.min_backoff_ms = 100;
+    honoured.max_backoff_ms = 60_000;
+    let mut capped = honoured.clone();
+    capped.max_backoff_ms = 1_000;
+    let honoured = fixture.insert_job(honoured).await;
+    let capped = fixture.insert_job(capped).await;
+    let engine = start(&fixture, fixture.config());
+    for job in [honoured, capped] {
+        assert!(
+            eventually(Duration::from_secs(15), || async {
+                fixture.executions(job).await.len() == 2
+            })
+            .await
+        );
+    }
+    engine.shutdown().await;
+    let delay = |e: &[punctual_persistence::entities::execution::Model]| {
+        e[1].run_after - e[0].finished_at.unwrap()
+    };
+    assert_eq!(
+        delay(&fixture.executions(honoured).await),
+        chrono::Duration::seconds(2)
+    );
+    assert_eq!(
+        delay(&fixture.executions(capped).await),
+        chrono::Duration::seconds(1)
+    );
+}
+
+#[tokio::test]
+async fn a_slow_target_times_out_and_a_large_body_is_truncated() {
+    let fixture = EngineFixture::new().await;
+    let slow = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(3))).await;
+    let large = target(ResponseTemplate::new(200).set_body_string("x".repeat(100_000))).await;
+    let mut slow_spec = JobSpec::once(Utc::now(), &slow.uri());
+    slow_spec.timeout_ms = 300;
+    let slow_job = fixture.insert_job(slow_spec).await;
+    let large_job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &large.uri()))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    for job in [slow_job, large_job] {
+        assert!(
+            eventually(Duration::from_secs(15), || async {
+                fixture
+                    .executions(job)
+                    .await
+                    .iter()
+                    .any(|e| e.finished_at.is_some())
+            })
+            .await
+        );
+    }
+    engine.shutdown().await;
+    let timed_out = &fixture.executions(slow_job).await[0];
+    assert_eq!(timed_out.status, "timeout");
+    assert!(timed_out.error.as_deref().unwrap().contains("300"));
+    let truncated = &fixture.executions(large_job).await[0];
+    assert_eq!(truncated.status, "success");
+    assert_eq!(truncated.response_body.as_ref().unwrap().len(), 16 * 1024);
+}
+
+#[tokio::test]
+async fn forbid_skips_while_a_run_is_in_progress_and_replace_cancels_it() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200).set_delay(Duration::from_millis(2500))).await;
+    let mut forbid = JobSpec::cron("* * * * * *", &server.uri());
+    forbid.concurrency = "forbid".to_owned();
+    let mut replace = forbid.clone();
+    replace.concurrency = "replace".to_owned();
+    let forbid = fixture.insert_job(forbid).await;
+    let replace = fixture.insert_job(replace).await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            let skipped = fixture
+                .executions(forbid)
+                .await
+                .iter()
+                .filter(|e| e.status == "skipped")
+                .count();
+            let canceled = fixture
+                .executions(replace)
+                .await
+                .iter()
+                .filter(|e| e.status == "canceled")
+                .count();
+            skipped >= 2 && canceled >= 2
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let forbid_runs = fixture.executions(forbid).await;
+    assert!(forbid_runs
+        .iter()
+        .filter(|e| e.status == "skipped")
+        .all(|e| e.error.as_deref().unwrap().contains("still in progress")));
+    // Never two running at once under forbid: no two started runs overlap.
+    let mut started: Vec<_> = forbid_runs
+        .iter()
+        .filter(|e| e.started_at.is_some() && e.finished_at.is_some())
+        .collect();
+    started.sort_by_key(|e| e.started_at);
+    for pair in started.windows(2) {
+        assert!(
+            pair[1].started_at.unwrap() >= pair[0].finished_at.unwrap(),
+            "forbid let two runs overlap"
+        );
+    }
+    assert!(fixture
+        .executions(replace)
+        .await
+        .iter()
+        .filter(|e| e.status == "canceled")
+        .all(|e| e.error.as_deref().unwrap().contains("replaced")));
+}
+
+#[tokio::test]
+async fn after_downtime_skip_records_one_skipped_run_and_run_once_catches_up_once() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    // Simulated downtime: the jobs were due an hour ago, every minute since.
+    // Whole seconds: PostgreSQL keeps microseconds, SQLite nanoseconds.
+    let an_hour_ago = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
+    let mut skip = JobSpec::cron("* * * * *", &server.uri());
+    skip.next_run_at = an_hour_ago;
+    let mut run_once = skip.clone();
+    run_once.missed_runs = "run_once".to_owned();
+    run_once.catch_up_grace_ms = 10 * 60 * 1000;
+    let mut too_late = skip.clone();
+    too_late.missed_runs = "run_once".to_owned();
+    too_late.cron = None;
+    too_late.run_at = Some(an_hour_ago);
+    too_late.catch_up_grace_ms = 60 * 1000;
+    let skip = fixture.insert_job(skip).await;
+    let run_once = fixture.insert_job(run_once).await;
+    let too_late = fixture.insert_job(too_late).await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            !fixture.executions(skip).await.is_empty()
+                && fixture
+                    .executions(run_once)
+                    .await
+                    .iter()
+                    .any(|e| e.status == "success")
+                && !fixture.executions(too_late).await.is_empty()
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let now = Utc::now();
+
+    let skipped = fixture.executions(skip).await;
+    assert_eq!(skipped.len(), 1, "one skipped occurrence, not sixty");
+    assert_eq!(skipped[0].status, "skipped");
+    assert_eq!(skipped[0].scheduled_for, an_hour_ago);
+    assert!(fixture.job(skip).await.next_run_at.unwrap() > now - chrono::Duration::minutes(1));
+
+    let caught_up = fixture.executions(run_once).await;
+    assert_eq!(caught_up.len(), 1, "one catch-up run");
+    assert_eq!(caught_up[0].trigger, "catch_up");
+    assert!(caught_up[0].scheduled_for > now - chrono::Duration::minutes(11));
+
+    let missed = fixture.executions(too_late).await;
+    assert_eq!(missed.len(), 1);
+    assert_eq!(
+        missed[0].status, "skipped",
+        "outside the grace window nothing runs"
+    );
+    assert!(fixture.job(too_late).await.completed_at.is_some());
+    assert!(
+        server.received_requests().await.unwrap().len() == 1,
+        "only the catch-up reached the target"
+    );
+}
+
+#[tokio::test]
+async fn a_controllable_clock_drives_missed_runs() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let mut spec = JobSpec::cron("0 * * * *", &server.uri());
+    spec.next_run_at = Utc::now() + chrono::Duration::minutes(30);
+    let job = fixture.insert_job(spec).await;
+    // The node "comes back" three hours later.
+    let clock = Arc::new(OffsetClock::new());
+    clock.advance(chrono::Duration::hours(3));
+    let engine = Engine::new(fixture.database.clone(), fixture.config())
+        .unwrap()
+        .with_clock(clock.clone())
+        .start(None);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !fixture.executions(job).await.is_empty()
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0].status, "skipped");
+    assert!(server.received_requests().await.unwrap().is_empty());
+    let next = fixture.job(job).await.next_run_at.unwrap();
+    assert!(
+        next > Utc::now() + chrono::Duration::hours(2),
+        "next run computed from the clock's now"
+    );
+}
+
+#[tokio::test]
+async fn consecutive_failed_occurrences_auto_disable_the_job() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(500)).await;
+    let job = fixture
+        .insert_job(JobSpec::cron("* * * * * *", &server.uri()))
+        .await;
+    let config = EngineConfig {
+        auto_disable_after: 3,
+        ..fixture.config()
+    };
+    let engine = start(&fixture, config);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            !fixture.job(job).await.enabled
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let disabled = fixture.job(job).await;
+    assert!(disabled.disabled_reason.unwrap().contains("3 consecutive"));
+    assert_eq!(disabled.next_run_at, None);
+    assert!(
+        fixture
+            .executions(job)
+            .await
+            .iter()
+            .filter(|e| e.status == "failed")
+            .count()
+            >= 3
+    );
+}
+
+#[tokio::test]
+async fn a_once_job_runs_once_and_completes() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(204)).await;
+    let job = fixture
+        .insert_job(JobSpec::once(
+            Utc::now() + chrono::Duration::milliseconds(300),
+            &server.uri(),
+        ))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture.job(job).await.completed_at.is_some()
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0].status, "success");
+    assert_eq!(fixture.job(job).await.next_run_at, None);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// A name (not an IP literal) that the system resolver maps to loopback.
+fn loopback_name() -> String {
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let resolves_to_loopback = !hostname.is_empty()
+        && std::net::ToSocketAddrs::to_socket_addrs(&(hostname.as_str(), 80))
+            .map(|mut addrs| addrs.all(|a| a.ip().is_loopback()))
+            .unwrap_or(false);
+    if resolves_to_loopback {
+        hostname
+    } else {
+        "localhost".to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_target_resolving_to_loopback_is_refused_at_execution_time() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let url = format!(
+        "http://{}:{}/hook",
+        loopback_name(),
+        server.address().port()
+    );
+    let job = fixture.insert_job(JobSpec::once(Utc::now(), &url)).await;
+    let config = EngineConfig {
+        allow_private_networks: false,
+        ..fixture.config()
+    };
+    let engine = start(&fixture, config);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture.job(job).await.completed_at.is_some()
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let execution = &fixture.executions(job).await[0];
+    assert_eq!(execution.status, "failed");
+    let error = execution.error.as_deref().unwrap();
+    assert!(
+        error.contains("private") || error.contains("refused"),
+        "{error}"
+    );
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing reached the target"
+    );
+}
+
+#[tokio::test]
+async fn an_execution_of_a_dead_node_is_rescued_as_the_next_attempt() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(1))).await;
+    let mut spec = JobSpec::once(Utc::now(), &server.uri());
+    spec.max_attempts = 2;
+    let job = fixture.insert_job(spec).await;
+    let doomed = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .any(|e| e.status == "running")
+        })
+        .await
+    );
+    doomed.abort();
+    let survivor = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .any(|e| e.status == "success")
+        })
+        .await
+    );
+    survivor.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 2);
+    assert_eq!(executions[0].status, "failed");
+    assert!(executions[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("node lost"));
+    assert_eq!(
+        (executions[1].attempt, executions[1].status.as_str()),
+        (2, "success")
+    );
+    assert_eq!(
+        executions[1].scheduled_for, executions[0].scheduled_for,
+        "the same occurrence"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_work_or_hands_it_back() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200).set_delay(Duration::from_millis(800))).await;
+    let finishes = fixture
+        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture
+                .executions(finishes)
+                .await
+                .iter()
+                .any(|e| e.status == "running")
+        })
+        .await
+    );
+    engine.shutdown().await;
+    assert_eq!(
+        fixture.executions(finishes).await[0].status,
+        "success",
+        "in-flight work finished within the grace"
+    );
+
+    let slow = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(10))).await;
+    let handed_back = fixture
+        .insert_job(JobSpec::once(Utc::now(), &slow.uri()))
+        .await;
+    let engine = start(
+        &fixture,
+        EngineConfig {
+            shutdown_grace: Duration::from_millis(200),
+            ..fixture.config()
+        },
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture
+                .executions(handed_back)
+                .await
+                .iter()
+                .any(|e| e.status == "running")
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(handed_back).await;
+    assert_eq!(executions[0].status, "failed");
+    assert!(executions[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("shut down"));
+    assert_eq!(
+        (executions[1].attempt, executions[1].status.as_str()),
+        (2, "pending"),
+        "handed back as the next attempt"
+    );
+}
+
+#[tokio::test]
+async fn three_engines_deliver_every_occurrence_exactly_once() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let mut jobs = Vec::new();
+    for _ in 0..100 {
+        jobs.push(
+            fixture
+                .insert_job(JobSpec::cron("* * * * * *", &server.uri()))
+                .await,
+        );
+    }
+    let seconds = match punctual_tests::TestDatabase::backend() {
+        punctual_persistence::Backend::Postgres => 20,
+        punctual_persistence::Backend::Sqlite => 8,
+    };
+    let engines: Vec<_> = (0..3).map(|_| start(&fixture, fixture.config())).collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    for engine in engines {
+        engine.shutdown().await;
+    }
+    let mut per_occurrence: HashMap<(uuid::Uuid, chrono::DateTime<Utc>), usize> = HashMap::new();
+    let mut all = Vec::new();
+    for job in &jobs {
+        let executions = fixture.executions(*job).await;
+        assert!(
+            executions.len() >= (seconds as usize) - 3,
+            "job ran about every second: {}",
+            executions.len()
+        );
+        for pair in executions.windows(2) {
+            assert_eq!(
+                pair[1].scheduled_for - pair[0].scheduled_for,
+                chrono::Duration::seconds(1),
+                "no occurrence missing"
+            );
+        }
+        for execution in &executions {
+            *per_occurrence
+                .entry((execution.job_id, execution.scheduled_for))
+                .or_default() += 1;
+            assert_eq!(execution.status, "success", "{:?}", execution.error);
+        }
+        all.extend(executions);
+    }
+    assert!(
+        per_occurrence.values().all(|count| *count == 1),
+        "each occurrence dispatched once"
+    );
+    let requests = server.received_requests().await.unwrap();
+    let mut deliveries: HashMap<String, usize> = HashMap::new();
+    for request in &requests {
+        *deliveries
+            .entry(
+                request
+                    .headers
+                    .get("webhook-id")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    assert_eq!(requests.len(), all.len(), "one request per execution");
+    assert!(
+        deliveries.values().all(|count| *count == 1),
+        "no execution delivered twice"
+    );
+    let nodes: std::collections::HashSet<_> =
+        all.iter().filter_map(|e| e.node_id.clone()).collect();
+    assert!(nodes.len() >= 2, "the work was shared: {nodes:?}");
+}
