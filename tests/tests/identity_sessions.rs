@@ -791,6 +791,14 @@ async fn email_token_requests_are_throttled_per_email_known_or_not() {
         problem(response, 429).await;
     }
     assert_eq!(app.emails_to(&user.email).await.len(), 5);
+    // Magic links have their own counter, with the same limit.
+    for attempt in 1..=5 {
+        let status = request_magic_link(&app, &stranger).await.status();
+        assert_eq!(status, 202, "magic link attempt {attempt}");
+    }
+    let response = request_magic_link(&app, &stranger).await;
+    retry_after(&response);
+    problem(response, 429).await;
 }
 
 // ---------------------------------------------------------------------------
