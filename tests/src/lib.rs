@@ -384,3 +384,127 @@ impl TestApp {
         .expect("insert membership");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Identity helpers: sessions, arbitrary requests, the email outbox.
+
+impl TestApp {
+    /// `method path` with an optional bearer token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.request(method, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `POST /api/v1/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            None,
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            None,
+            &serde_json::json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/me` with `token`.
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.authed(reqwest::Method::GET, "/api/v1/me", token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Every email queued for `recipient`, oldest first.
+    pub async fn emails_to(
+        &self,
+        recipient: &str,
+    ) -> Vec<punctual_persistence::entities::email_outbox::Model> {
+        use punctual_persistence::entities::email_outbox;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        email_outbox::Entity::find()
+            .filter(email_outbox::Column::Recipient.eq(recipient.to_lowercase()))
+            .order_by_asc(email_outbox::Column::CreatedAt)
+            .order_by_asc(email_outbox::Column::Id)
+            .all(self.database.conn())
+            .await
+            .expect("read email_outbox")
+    }
+
+    /// The single-use token of the latest email queued for `recipient` (its
+    /// `Token: ...` line). Panics when there is none.
+    pub async fn latest_email_token(&self, recipient: &str) -> String {
+        let emails = self.emails_to(recipient).await;
+        let email = emails
+            .last()
+            .unwrap_or_else(|| panic!("no email was queued for {recipient}"));
+        token_in_email(&email.body)
+    }
+}
+
+/// The value of the `Token: ...` line of an email body.
+pub fn token_in_email(body: &str) -> String {
+    body.lines()
+        .find_map(|line| line.trim().strip_prefix("Token:"))
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty())
+        .unwrap_or_else(|| panic!("no `Token:` line in the email body:\n{body}"))
+}
+
+/// The claims of a JWT, decoded without checking anything (to craft variants).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Asserts a 401 problem carrying `WWW-Authenticate: Bearer`; returns the body.
+pub async fn unauthorized(response: reqwest::Response) -> serde_json::Value {
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = problem(response, 401).await;
+    assert!(
+        challenge
+            .as_deref()
+            .is_some_and(|c| c.to_ascii_lowercase().starts_with("bearer")),
+        "a 401 must carry WWW-Authenticate: Bearer, got {challenge:?}"
+    );
+    body
+}
+
+/// The field names of a 422 problem's `errors`.
+pub async fn invalid_fields(response: reqwest::Response) -> Vec<String> {
+    let body = problem(response, 422).await;
+    body["errors"]
+        .as_array()
+        .expect("a 422 lists its errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("field").to_owned())
+        .collect()
+}

@@ -64,6 +64,18 @@ pub async fn find_organization(
     Ok(organization::Entity::find_by_id(id).one(db).await?)
 }
 
+/// Locks the organization's row until the end of the transaction (`SELECT ...
+/// FOR UPDATE`), so that changes to its memberships that check an invariant first
+/// (the last owner) run one after the other. SQLite has no row locks and needs
+/// none: a write transaction there holds the database's write lock from its start.
+pub async fn lock_organization(db: &impl ConnectionTrait, id: Uuid) -> Result<()> {
+    organization::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(())
+}
+
 /// All organizations by id, after `cursor`.
 pub async fn list_organizations(
     db: &impl ConnectionTrait,

@@ -203,7 +203,11 @@ pub async fn register(
             "an account with this email exists".to_owned(),
         ));
     }
-    let user = accounts::insert_user(&transaction, email.as_str(), name, Some(hash), now).await?;
+    // The check above cannot see a registration of the same email that is not
+    // committed yet; the unique index can, and that is the same 409.
+    let user = accounts::insert_user(&transaction, email.as_str(), name, Some(hash), now)
+        .await
+        .map_err(|e| conflict_if_taken(e, "an account with this email exists"))?;
     let mut created_org = None;
     let mut signing_secret = None;
     if let Some((slug, org_name)) = organization {
@@ -222,7 +226,8 @@ pub async fn register(
             secret.clone(),
             now,
         )
-        .await?;
+        .await
+        .map_err(|e| conflict_if_taken(e, format!("the slug `{slug}` is taken")))?;
         created_org = Some(OrganizationView::new(&org, Some("owner")));
         signing_secret = Some(secret);
     }
@@ -235,6 +240,22 @@ pub async fn register(
         signing_secret,
         tokens,
     })
+}
+
+/// A write refused by a unique index (a concurrent request took the email or
+/// slug between our check and our insert) is the same 409 as the check's; any
+/// other failure stays a store error.
+pub(crate) fn conflict_if_taken(
+    error: punctual_persistence::PersistenceError,
+    message: impl Into<String>,
+) -> ServiceError {
+    use punctual_persistence::sea_orm::SqlErr;
+    if let punctual_persistence::PersistenceError::Query(db) = &error {
+        if matches!(db.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return ServiceError::Conflict(message.into());
+        }
+    }
+    ServiceError::Store(error)
 }
 
 fn field_problem(error: punctual_domain::DomainError) -> crate::error::FieldProblem {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Caller, Principal};
-use crate::service::identity::{organization_name, OrganizationView, UserView};
+use crate::service::identity::{conflict_if_taken, organization_name, OrganizationView, UserView};
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -130,7 +130,8 @@ pub async fn create(
         secret.clone(),
         now,
     )
-    .await?;
+    .await
+    .map_err(|e| conflict_if_taken(e, format!("the slug `{slug}` is taken")))?;
     transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(org_id = %org.id, "organization created");
     Ok(CreatedOrganization {
@@ -242,6 +243,9 @@ pub async fn change_role(
     let new_role = parse_role("role", role)?;
     let access = authorize(state, caller, slug, Permission::ManageMembers).await?;
     let transaction = state.database.begin_write().await?;
+    // Serializes membership changes of this organization: without it two owners
+    // stepping down at once both count two owners and both succeed (PostgreSQL).
+    organizations::lock_organization(&transaction, access.org.id).await?;
     let membership = organizations::find_membership(&transaction, access.org.id, user_id)
         .await?
         .ok_or(ServiceError::NotFound("member"))?;
@@ -289,6 +293,9 @@ pub async fn remove_member(
     };
     let access = authorize(state, caller, slug, permission).await?;
     let transaction = state.database.begin_write().await?;
+    // Serializes membership changes of this organization: without it two owners
+    // stepping down at once both count two owners and both succeed (PostgreSQL).
+    organizations::lock_organization(&transaction, access.org.id).await?;
     let membership = organizations::find_membership(&transaction, access.org.id, user_id)
         .await?
         .ok_or(ServiceError::NotFound("member"))?;
