@@ -366,34 +366,52 @@ impl Headers {
     /// Longest header value, in bytes (8 KiB).
     pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-    /// Parses the `request.headers` object of a job.
+    /// Parses the `request.headers` object of a job; the first problem found is the
+    /// error.
     pub fn parse(map: &BTreeMap<String, String>) -> Result<Self, DomainError> {
+        Self::parse_reporting_all(map).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Like [`Headers::parse`], but reports every bad header (each under its own
+    /// `request.headers.<name>`), for a 422 that lists them all. Never an empty list.
+    pub fn parse_reporting_all(map: &BTreeMap<String, String>) -> Result<Self, Vec<DomainError>> {
         if map.len() > Self::MAX_COUNT {
-            return Err(DomainError::invalid(
+            return Err(vec![DomainError::invalid(
                 HEADERS_FIELD,
                 format!(
                     "at most {} headers are allowed (got {})",
                     Self::MAX_COUNT,
                     map.len()
                 ),
-            ));
+            )]);
         }
+        let mut errors = Vec::new();
         let mut headers: Vec<(String, String)> = Vec::with_capacity(map.len());
         for (name, value) in map {
-            check_name(name)?;
+            if let Err(error) = check_name(name) {
+                errors.push(error);
+                continue;
+            }
             if let Some((earlier, _)) = headers
                 .iter()
                 .find(|(seen, _)| seen.eq_ignore_ascii_case(name))
             {
-                return Err(DomainError::invalid(
+                errors.push(DomainError::invalid(
                     format!("{HEADERS_FIELD}.{name}"),
                     format!("duplicates {earlier} (header names are case-insensitive)"),
                 ));
+                continue;
             }
-            check_value(name, value)?;
-            headers.push((name.clone(), value.clone()));
+            match check_value(name, value) {
+                Ok(()) => headers.push((name.clone(), value.clone())),
+                Err(error) => errors.push(error),
+            }
         }
-        Ok(Self(headers))
+        if errors.is_empty() {
+            Ok(Self(headers))
+        } else {
+            Err(errors)
+        }
     }
 
     /// The headers as `(name, value)` pairs, in name order.
@@ -919,6 +937,32 @@ mod tests {
             let error = Headers::parse(&map(&pairs)).unwrap_err();
             assert_eq!(error.field(), field, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn every_bad_header_can_be_reported() {
+        let errors = Headers::parse_reporting_all(&map(&[
+            ("Host", "x"),
+            ("X-Fine", "ok"),
+            ("X-Bad", "a\nb"),
+            ("Upgrade", "h2c"),
+        ]))
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(DomainError::field).collect();
+        assert_eq!(
+            fields,
+            [
+                "request.headers.Host",
+                "request.headers.Upgrade",
+                "request.headers.X-Bad"
+            ]
+        );
+        assert_eq!(
+            Headers::parse(&map(&[("Host", "x"), ("Upgrade", "h2c")]))
+                .unwrap_err()
+                .field(),
+            "request.headers.Host"
+        );
     }
 
     #[test]
