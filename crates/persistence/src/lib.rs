@@ -9,6 +9,7 @@ mod database;
 pub mod engine;
 pub mod entities;
 mod error;
+pub mod jobs;
 pub mod organizations;
 pub mod outbox;
 pub mod usage;
