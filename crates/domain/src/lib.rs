@@ -4,7 +4,8 @@
 //! Values are parsed once, at the edge, into types that can only hold valid values
 //! ([`Slug`], [`Email`], [`CronSchedule`], [`Timezone`], [`TargetUrl`], [`Headers`],
 //! [`RetryPolicy`], ...); every parse error is a [`DomainError`] naming the JSON field
-//! the user got wrong (`schedule.cron`, `request.headers.X-Foo`, ...).
+//! the user got wrong (`schedule.cron`, `request.headers.X-Foo`, ...). A whole job is a
+//! [`JobSpec`] made of such parts.
 //!
 //! The one function that decides when a job runs is [`Schedule::next_after`]:
 //!

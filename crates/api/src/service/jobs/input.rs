@@ -10,7 +10,7 @@ use punctual_domain::{
     RequestBody, RetryPolicy, Schedule, TargetUrl, TimeoutMs,
 };
 use punctual_scheduler::outbound::{resolve_checked, OutboundError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
@@ -23,7 +23,7 @@ const SAVE_TIME_DNS_TIMEOUT: Duration = Duration::from_secs(3);
 /// A job as clients write it (`POST .../jobs`, `PUT .../jobs/by-key/{key}`, and the
 /// document a `PATCH` is merged into). Omitted fields take their defaults; unknown
 /// fields are ignored.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[schema(example = json!({
     "name": "nightly report",
     "key": "report-nightly",
@@ -38,16 +38,16 @@ const SAVE_TIME_DNS_TIMEOUT: Duration = Duration::from_secs(3);
 }))]
 pub struct JobInput {
     /// 1 to 200 printable characters (surrounding whitespace is dropped).
-    #[schema(required = true, example = "nightly report")]
+    #[schema(required = true, nullable = false, example = "nightly report")]
     pub name: Option<String>,
     /// Optional client key, unique in the organization: 1 to 128 of `A-Z a-z 0-9 . _ -`.
     #[schema(example = "report-nightly")]
     pub key: Option<String>,
     /// The HTTP request to make.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false)]
     pub request: Option<RequestInput>,
     /// When to make it.
-    #[schema(required = true)]
+    #[schema(required = true, nullable = false)]
     pub schedule: Option<ScheduleInput>,
     /// Retries of a failed run; default 3 attempts, backoff 5 s to 1 h.
     pub retry: Option<RetryInput>,
@@ -67,12 +67,16 @@ pub struct JobInput {
 }
 
 /// The request part of a job.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RequestInput {
     /// Absolute `http` or `https` URL without credentials; private, loopback and
     /// link-local addresses (literal, or what the host name resolves to) are refused
     /// unless the deployment allows private networks.
-    #[schema(required = true, example = "https://example.com/hook")]
+    #[schema(
+        required = true,
+        nullable = false,
+        example = "https://example.com/hook"
+    )]
     pub url: Option<String>,
     /// GET (default), POST, PUT, PATCH, DELETE or HEAD.
     #[schema(example = "POST")]
@@ -88,11 +92,11 @@ pub struct RequestInput {
 
 /// `{"type": "cron", "cron": "0 3 * * *", "timezone": "Europe/Oslo"}` or
 /// `{"type": "once", "at": "2026-12-01T09:00:00Z"}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ScheduleInput {
     /// `cron` or `once`.
     #[serde(rename = "type")]
-    #[schema(required = true, example = "cron")]
+    #[schema(required = true, nullable = false, example = "cron")]
     pub kind: Option<String>,
     /// For `cron`: 5 fields, or 6 with leading seconds; names, ranges, steps, lists,
     /// `L`, `#`, `@hourly`-style aliases.
@@ -108,7 +112,7 @@ pub struct ScheduleInput {
 }
 
 /// Retry policy; omitted fields take their defaults.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RetryInput {
     /// Attempts in all, 1 (no retry) to 20; default 3.
     #[schema(example = 3)]

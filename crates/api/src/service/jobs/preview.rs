@@ -20,7 +20,7 @@ pub const DEFAULT_PREVIEW_COUNT: u64 = 5;
                           "after": "2026-03-28T21:00:00Z"}))]
 pub struct PreviewInput {
     /// A cron expression, as in a job's schedule.
-    #[schema(required = true, example = "30 2 * * *")]
+    #[schema(required = true, nullable = false, example = "30 2 * * *")]
     pub cron: Option<String>,
     /// An IANA time zone; default `UTC`.
     #[schema(example = "Europe/Oslo")]
