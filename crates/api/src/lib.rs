@@ -37,6 +37,7 @@ pub use state::AppState;
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
         (name = "accounts", description = "Registration, sessions, password resets, magic links"),
         (name = "organizations", description = "Organizations, members, invitations, API keys, signing secrets"),
+        (name = "jobs", description = "Jobs, their executions, and the schedule preview"),
         (name = "admin", description = "Internal administration: platform admins or the service token")
     ),
     modifiers(&BearerAuth)
@@ -104,6 +105,18 @@ pub fn app(
         .service(routes::orgs::revoke_api_key)
         .service(routes::orgs::rotate_signing_secret)
         .service(routes::orgs::signing_secret)
+        .service(routes::jobs::create)
+        .service(routes::jobs::list)
+        .service(routes::jobs::upsert)
+        .service(routes::jobs::get)
+        .service(routes::jobs::update)
+        .service(routes::jobs::delete)
+        .service(routes::jobs::pause)
+        .service(routes::jobs::resume)
+        .service(routes::jobs::trigger)
+        .service(routes::jobs::executions)
+        .service(routes::jobs::execution)
+        .service(routes::schedules::preview)
         .service(routes::admin::organizations)
         .service(routes::admin::organization)
         .service(routes::admin::update_organization)

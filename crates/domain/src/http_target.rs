@@ -117,26 +117,35 @@ const BLOCKED_V4: [(Ipv4Addr, u8); 11] = [
     (Ipv4Addr::new(240, 0, 0, 0), 4),    // reserved, including 255.255.255.255
 ];
 
-/// IPv6 networks no job may call unless private networks are allowed (SECURITY.md).
-const BLOCKED_V6: [(Ipv6Addr, u8); 5] = [
-    (Ipv6Addr::UNSPECIFIED, 128),                     // ::
-    (Ipv6Addr::LOCALHOST, 128),                       // ::1
-    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),  // unique local
-    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10), // link-local
-    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),  // multicast
+/// IPv6 networks no job may call unless private networks are allowed (SECURITY.md), plus
+/// the local-use NAT64 prefix, which is never globally reachable.
+const BLOCKED_V6: [(Ipv6Addr, u8); 6] = [
+    (Ipv6Addr::UNSPECIFIED, 128),                        // ::
+    (Ipv6Addr::LOCALHOST, 128),                          // ::1
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),     // unique local
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),    // link-local
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),     // multicast
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48), // local-use NAT64 (RFC 8215)
 ];
 
 /// The NAT64 well-known prefix `64:ff9b::/96` (RFC 6052): its last 32 bits are an IPv4
 /// address.
 const NAT64_PREFIX: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
 
+/// The deprecated IPv4-compatible prefix `::/96` (RFC 4291 2.5.5.1): its last 32 bits
+/// are an IPv4 address (`::a.b.c.d`).
+const IPV4_COMPATIBLE_PREFIX: [u16; 6] = [0, 0, 0, 0, 0, 0];
+
 /// Whether outbound requests to `ip` are refused (unless configuration allows private
 /// networks): exactly the ranges of SECURITY.md.
 ///
 /// IPv4: 0.0.0.0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12, 192.0.0/24,
 /// 192.168/16, 198.18/15, 224/4, 240/4 (which includes 255.255.255.255).
-/// IPv6: ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, and the IPv4-mapped
-/// (`::ffff:a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`) forms of the blocked IPv4 ranges.
+/// IPv6: ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, the local-use NAT64 prefix
+/// 64:ff9b:1::/48 (RFC 8215; local by definition, and its IPv4 embedding depends on the
+/// operator's prefix length, so all of it), and the IPv4-mapped (`::ffff:a.b.c.d`),
+/// deprecated IPv4-compatible (`::a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`) forms of the
+/// blocked IPv4 ranges.
 pub fn is_blocked_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_blocked_ipv4(v4),
@@ -165,7 +174,7 @@ fn is_blocked_ipv6(ip: Ipv6Addr) -> bool {
         return is_blocked_ipv4(v4);
     }
     let segments = ip.segments();
-    if segments[..6] == NAT64_PREFIX {
+    if segments[..6] == NAT64_PREFIX || segments[..6] == IPV4_COMPATIBLE_PREFIX {
         // Truncation is the point: the low 32 bits are the embedded IPv4 address.
         let embedded = Ipv4Addr::from((address & 0xffff_ffff) as u32);
         return is_blocked_ipv4(embedded);
@@ -357,34 +366,52 @@ impl Headers {
     /// Longest header value, in bytes (8 KiB).
     pub const MAX_VALUE_LEN: usize = 8 * 1024;
 
-    /// Parses the `request.headers` object of a job.
+    /// Parses the `request.headers` object of a job; the first problem found is the
+    /// error.
     pub fn parse(map: &BTreeMap<String, String>) -> Result<Self, DomainError> {
+        Self::parse_reporting_all(map).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Like [`Headers::parse`], but reports every bad header (each under its own
+    /// `request.headers.<name>`), for a 422 that lists them all. Never an empty list.
+    pub fn parse_reporting_all(map: &BTreeMap<String, String>) -> Result<Self, Vec<DomainError>> {
         if map.len() > Self::MAX_COUNT {
-            return Err(DomainError::invalid(
+            return Err(vec![DomainError::invalid(
                 HEADERS_FIELD,
                 format!(
                     "at most {} headers are allowed (got {})",
                     Self::MAX_COUNT,
                     map.len()
                 ),
-            ));
+            )]);
         }
+        let mut errors = Vec::new();
         let mut headers: Vec<(String, String)> = Vec::with_capacity(map.len());
         for (name, value) in map {
-            check_name(name)?;
+            if let Err(error) = check_name(name) {
+                errors.push(error);
+                continue;
+            }
             if let Some((earlier, _)) = headers
                 .iter()
                 .find(|(seen, _)| seen.eq_ignore_ascii_case(name))
             {
-                return Err(DomainError::invalid(
+                errors.push(DomainError::invalid(
                     format!("{HEADERS_FIELD}.{name}"),
                     format!("duplicates {earlier} (header names are case-insensitive)"),
                 ));
+                continue;
             }
-            check_value(name, value)?;
-            headers.push((name.clone(), value.clone()));
+            match check_value(name, value) {
+                Ok(()) => headers.push((name.clone(), value.clone())),
+                Err(error) => errors.push(error),
+            }
         }
-        Ok(Self(headers))
+        if errors.is_empty() {
+            Ok(Self(headers))
+        } else {
+            Err(errors)
+        }
     }
 
     /// The headers as `(name, value)` pairs, in name order.
@@ -630,12 +657,28 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "64:ff9b::100.64.0.1",
             "64:ff9b::255.255.255.255",
+            // Deprecated IPv4-compatible forms (::/96).
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "::192.168.0.1",
+            "::255.255.255.255",
+            "::2", // ::0.0.0.2, in 0.0.0.0/8
+            // The local-use NAT64 prefix 64:ff9b:1::/48, whatever it embeds.
+            "64:ff9b:1::",
+            "64:ff9b:1::10.0.0.1",
+            "64:ff9b:1::8.8.8.8",
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
         ];
         let allowed = [
             "2001:4860:4860::8888",
             "2606:4700:4700::1111",
             "2001:db8::1",
-            "::2",
+            "::8.8.8.8",
+            "::93.184.216.34",
+            "::1:0:0:1", // outside ::/96
+            "64:ff9b:0:1::1",
+            "64:ff9b:2::1",
             "fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "fec0::1",
             "feff::1",
@@ -643,10 +686,6 @@ mod tests {
             "::ffff:93.184.216.34",
             "64:ff9b::8.8.8.8",
             "64:ff9b::1.1.1.1",
-            // Not in SECURITY.md's list, so not blocked here: the deprecated
-            // IPv4-compatible form and the local-use NAT64 prefix 64:ff9b:1::/48.
-            "::127.0.0.1",
-            "64:ff9b:1::10.0.0.1",
         ];
         for text in blocked {
             assert!(is_blocked_ip(ip(text)), "{text} should be blocked");
@@ -718,6 +757,9 @@ mod tests {
             ("http://[::1]/", false),
             ("http://[::ffff:127.0.0.1]/", false),
             ("http://[64:ff9b::a9fe:a9fe]/", false),
+            ("http://[::127.0.0.1]/", false),
+            ("http://[::a9fe:a9fe]/", false),
+            ("http://[64:ff9b:1::a00:1]/", false),
             ("http://[fe80::1]/", false),
             ("http://localhost/", false),
             ("http://LOCALHOST:3000/", false),
@@ -895,6 +937,32 @@ mod tests {
             let error = Headers::parse(&map(&pairs)).unwrap_err();
             assert_eq!(error.field(), field, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn every_bad_header_can_be_reported() {
+        let errors = Headers::parse_reporting_all(&map(&[
+            ("Host", "x"),
+            ("X-Fine", "ok"),
+            ("X-Bad", "a\nb"),
+            ("Upgrade", "h2c"),
+        ]))
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(DomainError::field).collect();
+        assert_eq!(
+            fields,
+            [
+                "request.headers.Host",
+                "request.headers.Upgrade",
+                "request.headers.X-Bad"
+            ]
+        );
+        assert_eq!(
+            Headers::parse(&map(&[("Host", "x"), ("Upgrade", "h2c")]))
+                .unwrap_err()
+                .field(),
+            "request.headers.Host"
+        );
     }
 
     #[test]

@@ -43,40 +43,43 @@ impl RetryPolicy {
         min_backoff_ms: u64,
         max_backoff_ms: u64,
     ) -> Result<Self, DomainError> {
-        if !(1..=Self::MAX_ATTEMPTS).contains(&max_attempts) {
-            return Err(DomainError::invalid(
-                "retry.max_attempts",
-                format!(
-                    "must be between 1 and {} (got {max_attempts})",
-                    Self::MAX_ATTEMPTS
-                ),
-            ));
-        }
-        if !(Self::MIN_BACKOFF_FLOOR_MS..=Self::MAX_BACKOFF_CEILING_MS).contains(&min_backoff_ms) {
-            return Err(DomainError::invalid(
-                "retry.min_backoff_ms",
-                format!(
-                    "must be between {} and {} milliseconds (got {min_backoff_ms})",
-                    Self::MIN_BACKOFF_FLOOR_MS,
-                    Self::MAX_BACKOFF_CEILING_MS
-                ),
-            ));
-        }
-        if !(min_backoff_ms..=Self::MAX_BACKOFF_CEILING_MS).contains(&max_backoff_ms) {
-            return Err(DomainError::invalid(
-                "retry.max_backoff_ms",
-                format!(
-                    "must be between min_backoff_ms ({min_backoff_ms}) and {} milliseconds \
-                     (got {max_backoff_ms})",
-                    Self::MAX_BACKOFF_CEILING_MS
-                ),
-            ));
-        }
+        check_max_attempts(max_attempts)?;
+        check_min_backoff(min_backoff_ms)?;
+        check_max_backoff(min_backoff_ms, max_backoff_ms)?;
         Ok(Self {
             max_attempts,
             min_backoff_ms,
             max_backoff_ms,
         })
+    }
+
+    /// Like [`RetryPolicy::new`], but reports every bad field instead of the first one
+    /// (for a 422 that lists them all). `max_backoff_ms` is only judged against a valid
+    /// `min_backoff_ms`.
+    pub fn new_reporting_all(
+        max_attempts: u32,
+        min_backoff_ms: u64,
+        max_backoff_ms: u64,
+    ) -> Result<Self, Vec<DomainError>> {
+        let mut errors: Vec<DomainError> = [
+            check_max_attempts(max_attempts).err(),
+            check_min_backoff(min_backoff_ms).err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if errors.iter().all(|e| e.field() != "retry.min_backoff_ms") {
+            errors.extend(check_max_backoff(min_backoff_ms, max_backoff_ms).err());
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                max_attempts,
+                min_backoff_ms,
+                max_backoff_ms,
+            })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Attempts an execution may get in all, the first one included.
@@ -129,6 +132,49 @@ impl RetryPolicy {
         let jittered = (jitter * cap as f64) as u64;
         Duration::from_millis(jittered.clamp(self.min_backoff_ms, cap))
     }
+}
+
+fn check_max_attempts(max_attempts: u32) -> Result<(), DomainError> {
+    if (1..=RetryPolicy::MAX_ATTEMPTS).contains(&max_attempts) {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        "retry.max_attempts",
+        format!(
+            "must be between 1 and {} (got {max_attempts})",
+            RetryPolicy::MAX_ATTEMPTS
+        ),
+    ))
+}
+
+fn check_min_backoff(min_backoff_ms: u64) -> Result<(), DomainError> {
+    if (RetryPolicy::MIN_BACKOFF_FLOOR_MS..=RetryPolicy::MAX_BACKOFF_CEILING_MS)
+        .contains(&min_backoff_ms)
+    {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        "retry.min_backoff_ms",
+        format!(
+            "must be between {} and {} milliseconds (got {min_backoff_ms})",
+            RetryPolicy::MIN_BACKOFF_FLOOR_MS,
+            RetryPolicy::MAX_BACKOFF_CEILING_MS
+        ),
+    ))
+}
+
+fn check_max_backoff(min_backoff_ms: u64, max_backoff_ms: u64) -> Result<(), DomainError> {
+    if (min_backoff_ms..=RetryPolicy::MAX_BACKOFF_CEILING_MS).contains(&max_backoff_ms) {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        "retry.max_backoff_ms",
+        format!(
+            "must be between min_backoff_ms ({min_backoff_ms}) and {} milliseconds \
+             (got {max_backoff_ms})",
+            RetryPolicy::MAX_BACKOFF_CEILING_MS
+        ),
+    ))
 }
 
 impl Default for RetryPolicy {
@@ -368,6 +414,30 @@ mod tests {
             let error = RetryPolicy::new(attempts, min, max).unwrap_err();
             assert_eq!(error.field(), field, "{attempts} {min} {max}");
         }
+    }
+
+    #[test]
+    fn retry_policy_can_report_every_bad_field() {
+        let fields = |a, min, max| -> Vec<String> {
+            RetryPolicy::new_reporting_all(a, min, max)
+                .unwrap_err()
+                .iter()
+                .map(|e| e.field().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            fields(0, 5_000, 1_000),
+            ["retry.max_attempts", "retry.max_backoff_ms"]
+        );
+        assert_eq!(
+            fields(0, 1, 1),
+            ["retry.max_attempts", "retry.min_backoff_ms"]
+        );
+        assert_eq!(fields(3, 5_000, 4_999), ["retry.max_backoff_ms"]);
+        assert_eq!(
+            RetryPolicy::new_reporting_all(3, 5_000, 3_600_000).unwrap(),
+            RetryPolicy::default()
+        );
     }
 
     #[test]

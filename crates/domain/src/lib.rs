@@ -4,7 +4,8 @@
 //! Values are parsed once, at the edge, into types that can only hold valid values
 //! ([`Slug`], [`Email`], [`CronSchedule`], [`Timezone`], [`TargetUrl`], [`Headers`],
 //! [`RetryPolicy`], ...); every parse error is a [`DomainError`] naming the JSON field
-//! the user got wrong (`schedule.cron`, `request.headers.X-Foo`, ...).
+//! the user got wrong (`schedule.cron`, `request.headers.X-Foo`, ...). A whole job is a
+//! [`JobSpec`] made of such parts.
 //!
 //! The one function that decides when a job runs is [`Schedule::next_after`]:
 //!
@@ -30,6 +31,7 @@ mod email;
 mod error;
 mod execution;
 mod http_target;
+mod job;
 mod job_policy;
 mod plan;
 mod role;
@@ -40,6 +42,7 @@ pub use email::Email;
 pub use error::{DomainError, FieldError};
 pub use execution::{ExecutionStatus, ExecutionTrigger};
 pub use http_target::{is_blocked_ip, Headers, HttpMethod, TargetUrl};
+pub use job::{CatchUpGrace, HttpTarget, JobKey, JobName, JobSpec, RequestBody};
 pub use job_policy::{ConcurrencyPolicy, MissedRunPolicy, RetryPolicy, TimeoutMs, MAX_TIMEOUT_MS};
 pub use plan::{PlanLimits, UsagePeriod};
 pub use role::Role;

@@ -10,6 +10,7 @@ mod database;
 pub mod engine;
 pub mod entities;
 mod error;
+pub mod jobs;
 pub mod notifications;
 pub mod organizations;
 pub mod outbox;

@@ -2,5 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod jobs;
 pub mod ops;
 pub mod orgs;
+pub mod schedules;

@@ -5,6 +5,7 @@
 pub mod admin;
 mod error;
 pub mod identity;
+pub mod jobs;
 pub mod organizations;
 
 pub use error::ServiceError;
