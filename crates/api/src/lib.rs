@@ -123,6 +123,9 @@ pub fn app(
         .service(routes::admin::users)
         .service(routes::admin::update_user)
         .service(routes::admin::stats)
+        .service(routes::usage::get_usage)
+        .service(routes::usage::get_notifications)
+        .service(routes::usage::put_notifications)
         .split_for_parts();
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(ApiDocument::new(openapi)))

@@ -25,8 +25,8 @@ pub struct AppState {
     pub allow_private_networks: bool,
     /// Base URL for links in emails.
     pub public_url: String,
-    /// Names of the configured plans.
-    pub plans: Arc<Vec<String>>,
+    /// The configured plans, by name.
+    pub plans: Arc<std::collections::BTreeMap<String, punctual_domain::PlanLimits>>,
 }
 
 /// Keys, hashing parameters and brute-force limits.

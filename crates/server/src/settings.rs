@@ -1,7 +1,10 @@
 //! Typed configuration, layered: built-in defaults (`config/default.toml`, compiled
 //! in) < `config/default.toml` on disk < `config/$PUNCTUAL_ENV.toml` < environment.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use punctual_domain::PlanLimits;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -57,6 +60,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// `[engine]`
     pub engine: EngineSettings,
+    /// `[plans.<name>]`
+    pub plans: BTreeMap<String, PlanLimits>,
 }
 
 /// `[engine]`: the job engine of this node.
@@ -297,6 +302,11 @@ impl Settings {
         if self.auth.failed_login_window_seconds < 1 {
             return Err(SettingsError::Invalid(
                 "auth.failed_login_window_seconds: must be at least 1".to_owned(),
+            ));
+        }
+        if !self.plans.contains_key("free") {
+            return Err(SettingsError::Invalid(
+                "plans.free: the free plan must exist (new organizations start on it)".to_owned(),
             ));
         }
         if self.engine.max_in_flight == 0 || self.engine.dispatch_batch == 0 {

@@ -41,6 +41,7 @@ pub fn engine_config(settings: &Settings) -> EngineConfig {
         auto_disable_after: engine.auto_disable_after,
         missed_run_tolerance: Duration::from_secs(engine.missed_run_tolerance_seconds),
         shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
+        plans: Arc::new(settings.plans.clone()),
         ..EngineConfig::default()
     }
 }
@@ -152,7 +153,7 @@ impl Application {
             engine_wakeup: engine_wakeup.clone(),
             allow_private_networks: settings.outbound.allow_private_networks,
             public_url: settings.web.public_url.clone(),
-            plans: Arc::new(vec!["free".to_owned(), "pro".to_owned()]),
+            plans: Arc::new(settings.plans.clone()),
         };
         let mut http = HttpServer::new(move || punctual_api::app(state.clone()))
             .shutdown_timeout(grace.as_secs())
@@ -164,6 +165,7 @@ impl Application {
         let server = http.run();
         let engine = Engine::new(database.clone(), engine_config(&settings))
             .map_err(|e| StartupError::Config(format!("engine: {e}")))?
+            .with_mail_wakeup(mailer.notifier())
             .start(Some(engine_wakeup.clone()));
         Ok(Self {
             address: bound,

@@ -6,3 +6,4 @@ pub mod jobs;
 pub mod ops;
 pub mod orgs;
 pub mod schedules;
+pub mod usage;

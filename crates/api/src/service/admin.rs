@@ -108,10 +108,13 @@ pub async fn update_organization(
 ) -> Result<AdminOrganization> {
     require_admin(caller)?;
     if let Some(plan) = &plan {
-        if !state.plans.iter().any(|p| p == plan) {
+        if !state.plans.contains_key(plan) {
             return Err(ServiceError::invalid(
                 "plan",
-                format!("one of {}", state.plans.join(", ")),
+                format!(
+                    "one of {}",
+                    state.plans.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
             ));
         }
     }

@@ -26,6 +26,7 @@ use self::input::{apply_patch, input_document, job_input, parse_job, stored_spec
 use crate::caller::Caller;
 use crate::pagination::Page;
 use crate::service::organizations::{authorize, OrgAccess};
+use crate::service::plans;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -172,6 +173,7 @@ pub async fn create(
     let access = access(state, caller, slug, Permission::ManageJobs).await?;
     let now = now();
     let spec = parse_job(input, None, state.allow_private_networks, now).await?;
+    plans::enforce(state, &access.org, &spec, true, now).await?;
     let row = jobs::insert_job(
         state.database.conn(),
         access.org.id,
@@ -224,6 +226,7 @@ pub async fn upsert_by_key(
             now,
         )
         .await?;
+        plans::enforce(state, &access.org, &spec, snapshot.is_none(), now).await?;
         let saved = match (snapshot, previous) {
             (Some(row), Some(previous)) if previous == spec => Some((row, Saved::Replaced)),
             (Some(row), Some(previous)) => replace(state, &row, &previous, &spec, now)
@@ -383,6 +386,7 @@ pub async fn update(
         if spec == previous {
             return view_of(state, &snapshot, &spec).await;
         }
+        plans::enforce(state, &access.org, &spec, false, now).await?;
         if let Some(row) = replace(state, &snapshot, &previous, &spec, now).await? {
             return view_of(state, &row, &spec).await;
         }

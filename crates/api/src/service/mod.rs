@@ -6,6 +6,9 @@ pub mod admin;
 mod error;
 pub mod identity;
 pub mod jobs;
+pub mod notifications;
 pub mod organizations;
+pub mod plans;
+pub mod usage;
 
 pub use error::ServiceError;
