@@ -430,6 +430,18 @@ pub async fn record_occurrence_success(db: &impl ConnectionTrait, job_id: Uuid) 
     Ok(previous)
 }
 
+/// Ends a job's failure streak after a success, in one statement; true when
+/// there was a streak (the job recovered).
+pub async fn reset_failure_streak(db: &impl ConnectionTrait, job_id: Uuid) -> Result<bool> {
+    let result = job::Entity::update_many()
+        .col_expr(job::Column::ConsecutiveFailures, Expr::value(0))
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::ConsecutiveFailures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Marks a once-job finished.
 pub async fn complete_job(
     db: &impl ConnectionTrait,
