@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod observability;
 pub mod pagination;
+pub mod rate_limit;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -31,7 +32,10 @@ pub use state::AppState;
 #[openapi(
     info(
         title = "Punctual",
-        description = "A multi-tenant HTTP job scheduler. Unknown fields in request bodies are ignored."
+        description = "A multi-tenant HTTP job scheduler. Unknown fields in request bodies are ignored. \
+            Requests under /api/ (except this document) are rate limited per API key, user or client \
+            address: responses carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and \
+            over the limit the answer is 429 with Retry-After."
     ),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
@@ -131,6 +135,8 @@ pub fn app(
         .app_data(web::Data::new(ApiDocument::new(openapi)))
         .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
         .default_service(web::to(unmatched))
+        // Inside `observe`, so that 429s get a request id, a span and metrics too.
+        .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(observability::observe))
 }
 
