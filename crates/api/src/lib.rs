@@ -4,6 +4,8 @@
 //! Handlers stay thin: they extract, call one service function, and map the
 //! result. Every failure becomes problem+json in [`error`], once.
 
+#![warn(missing_docs)]
+
 pub mod caller;
 pub mod docs;
 pub mod error;
