@@ -44,7 +44,8 @@ pub use state::AppState;
         (name = "accounts", description = "Registration, sessions, password resets, magic links"),
         (name = "organizations", description = "Organizations, members, invitations, API keys, signing secrets"),
         (name = "jobs", description = "Jobs, their executions, and the schedule preview"),
-        (name = "admin", description = "Internal administration: platform admins or the service token")
+        (name = "admin", description = "Internal administration: platform admins or the service token"),
+        (name = "audit", description = "The audit log: every change and security event, who made it, from where")
     ),
     modifiers(&BearerAuth)
 )]
@@ -132,6 +133,8 @@ pub fn app(
         .service(routes::usage::get_usage)
         .service(routes::usage::get_notifications)
         .service(routes::usage::put_notifications)
+        .service(routes::audit::organization_log)
+        .service(routes::audit::platform_log)
         .split_for_parts();
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(ApiDocument::new(openapi)))
