@@ -27,6 +27,8 @@ pub struct AppState {
     pub public_url: String,
     /// The configured plans, by name.
     pub plans: Arc<std::collections::BTreeMap<String, punctual_domain::PlanLimits>>,
+    /// This node's API rate-limit buckets.
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 /// Keys, hashing parameters and brute-force limits.

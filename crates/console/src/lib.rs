@@ -10,6 +10,8 @@
 //! `punctual-api` does not know about the console: the server mounts it with
 //! [`Console::configure`] on the App that [`punctual_api::app`] builds.
 
+#![warn(missing_docs)]
+
 mod chart;
 mod error;
 mod form;

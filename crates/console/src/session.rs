@@ -55,14 +55,19 @@ impl RefreshCache {
     /// Exchanges `token` once; a second exchange within [`REFRESH_GRACE`] gets the
     /// same pair. Refreshes on this node are serialized (they happen once per
     /// session every few minutes).
-    async fn refresh(&self, state: &AppState, token: &str) -> Result<TokenPair, ServiceError> {
+    async fn refresh(
+        &self,
+        state: &AppState,
+        token: &str,
+        meta: &RequestMeta,
+    ) -> Result<TokenPair, ServiceError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut recent = self.recent.lock().await;
         recent.retain(|_, (_, at)| at.elapsed() < REFRESH_GRACE);
         if let Some((pair, _)) = recent.get(&key) {
             return Ok(pair.clone());
         }
-        let pair = identity::refresh(state, token).await?;
+        let pair = identity::refresh(state, token, meta).await?;
         recent.insert(key, (pair.clone(), Instant::now()));
         Ok(pair)
     }
@@ -226,7 +231,11 @@ impl FromRequest for Viewer {
             }
             if principal.is_none() {
                 if let Some(refresh) = cookie(&req, REFRESH_COOKIE) {
-                    match console.refreshes.refresh(&state, &refresh).await {
+                    match console
+                        .refreshes
+                        .refresh(&state, &refresh, &visitor.meta)
+                        .await
+                    {
                         Ok(pair) => {
                             principal = identity::authenticate(&state, &pair.access_token)
                                 .await

@@ -2,12 +2,14 @@
 //! Tests call the same builder with port 0.
 
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::HttpServer;
 use std::sync::Arc;
 
+use punctual_api::rate_limit::{RateLimitConfig, RateLimits};
 use punctual_api::state::IdentityConfig;
 use punctual_api::AppState;
 use punctual_auth::{generate_jwt_secret, Argon2Config, JwtConfig, JwtKeys, PasswordHasher};
@@ -78,6 +80,24 @@ pub fn identity_config(settings: &Settings) -> Result<IdentityConfig, StartupErr
         failure_window: chrono::Duration::seconds(auth.failed_login_window_seconds),
         max_email_requests_per_email: auth.max_email_requests_per_email,
     })
+}
+
+/// The API rate limits, from `[rate_limit]` and the plans.
+pub fn rate_limits(settings: &Settings) -> Result<RateLimits, StartupError> {
+    let rate = |name: &str, value: u32| {
+        NonZeroU32::new(value)
+            .ok_or_else(|| StartupError::Config(format!("rate_limit.{name}: must be at least 1")))
+    };
+    let limits = &settings.rate_limit;
+    let config = RateLimitConfig {
+        enabled: limits.enabled,
+        user_requests_per_second: rate(
+            "user_requests_per_second",
+            limits.user_requests_per_second,
+        )?,
+        ip_requests_per_second: rate("ip_requests_per_second", limits.ip_requests_per_second)?,
+    };
+    Ok(RateLimits::new(config, &settings.plans))
 }
 
 /// Why the service could not start.
@@ -154,6 +174,7 @@ impl Application {
             allow_private_networks: settings.outbound.allow_private_networks,
             public_url: settings.web.public_url.clone(),
             plans: Arc::new(settings.plans.clone()),
+            rate_limits: Arc::new(rate_limits(&settings)?),
         };
         // The web console is mounted beside the API (which does not know it).
         let console = punctual_console::Console::new();

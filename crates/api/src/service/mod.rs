@@ -3,6 +3,7 @@
 //! [`ServiceError`]. REST handlers, the console and the CLI all call these.
 
 pub mod admin;
+pub mod audit;
 mod error;
 pub mod identity;
 pub mod jobs;

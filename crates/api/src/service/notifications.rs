@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::caller::Caller;
 use crate::error::FieldProblem;
+use crate::service::audit::Entry;
 use crate::service::organizations::authorize;
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -140,8 +141,21 @@ pub async fn put(
         return Err(ServiceError::Invalid(problems));
     }
     let now = Utc::now();
+    // Only the webhook's host: a webhook URL often carries a token in its path
+    // or query (Slack's do), which must not reach the audit log.
+    let webhook_host = webhook_url
+        .as_deref()
+        .and_then(|url| TargetUrl::parse(url, true).ok())
+        .map(|url| url.host().to_owned());
+    let audit_metadata = serde_json::json!({
+        "emails": emails,
+        "webhook": webhook_url.is_some(),
+        "webhook_host": webhook_host,
+        "events": input.events,
+    });
+    let transaction = state.database.begin_write().await?;
     notifications::save_settings(
-        state.database.conn(),
+        &transaction,
         notification_setting::Model {
             organization_id: access.org.id,
             emails: serde_json::to_string(&emails).unwrap_or_else(|_| "[]".to_owned()),
@@ -153,5 +167,12 @@ pub async fn put(
         },
     )
     .await?;
+    Entry::by(caller, "notifications.updated")
+        .org(access.org.id)
+        .target("organization", access.org.id)
+        .metadata(audit_metadata)
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     get(state, caller, slug).await
 }

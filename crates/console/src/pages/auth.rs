@@ -121,10 +121,11 @@ async fn login(
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
+    visitor: Visitor,
     Form(_): Form<Empty>,
 ) -> Result<HttpResponse, ConsoleError> {
     if let Some(refresh) = session::cookie(&req, session::REFRESH_COOKIE) {
-        identity::logout(&state, &refresh).await?;
+        identity::logout(&state, &refresh, &visitor.meta).await?;
     }
     session::end(&req);
     Ok(layout::redirect("/login"))
@@ -237,9 +238,10 @@ async fn magic_link_page(visitor: Visitor) -> HttpResponse {
 
 async fn request_magic_link(
     state: web::Data<AppState>,
+    visitor: Visitor,
     Form(form): Form<EmailForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    identity::request_magic_link(&state, &form.email).await?;
+    identity::request_magic_link(&state, &form.email, &visitor.meta).await?;
     Ok(layout::ok(layout::bare(
         "Check your email",
         html! {
