@@ -1117,3 +1117,81 @@ async fn platform_admins_manage_organizations_and_users() {
         200
     );
 }
+
+#[tokio::test]
+async fn admins_read_the_audit_log_with_filters_and_members_cannot() {
+    let app = spawn_app().await;
+    let (owner, owner_email, slug) = signed_up(&app).await;
+    let id = create_job(&owner, &slug, &job_fields("http://127.0.0.1:9/x", &[])).await;
+    owner
+        .post(&format!("/orgs/{slug}/jobs/{id}/pause"), &[])
+        .await
+        .expect(303);
+    let log = format!("/orgs/{slug}/audit");
+    owner
+        .get(&format!("/orgs/{slug}/jobs"))
+        .await
+        .contains(&format!("href=\"{log}\""));
+    owner
+        .get(&log)
+        .await
+        .expect(200)
+        .html()
+        .contains("job.created")
+        .contains("job.paused");
+    owner
+        .get(&format!("{log}?action=job.paused"))
+        .await
+        .expect(200)
+        .contains("job.paused")
+        .lacks("<code>job.created</code>");
+    owner
+        .get(&format!("{log}?since=yesterday"))
+        .await
+        .expect(422)
+        .html()
+        .contains("id=\"since-error\"");
+    let first = owner.get(&format!("{log}?limit=1")).await.expect(200);
+    let older = first_link(&first.body, &format!("{log}?")).expect("an older page");
+    owner.get(&older).await.expect(200).contains("Newest");
+    owner
+        .get(&format!("{log}?cursor=garbage"))
+        .await
+        .expect(422);
+
+    // A member has neither the link nor the page.
+    let member_user = app.register_user().await;
+    let org = punctual_tests::TestOrg {
+        slug: slug.clone(),
+        id: org_id_of(&app, &slug).await,
+        signing_secret: String::new(),
+    };
+    app.add_member(&org, &member_user, "member").await;
+    let member = ConsoleClient::new(&app);
+    member
+        .sign_in(&member_user.email, &member_user.password)
+        .await;
+    member
+        .get(&format!("/orgs/{slug}/jobs"))
+        .await
+        .expect(200)
+        .lacks("/audit");
+    member.get(&log).await.expect(403).html();
+
+    // The platform log: platform admins only, narrowed by organization.
+    owner.get("/admin/audit").await.expect(403).html();
+    punctual_api::service::admin::grant_platform_admin(&app.database, &owner_email)
+        .await
+        .unwrap();
+    owner
+        .get(&format!("/admin/audit?org={slug}"))
+        .await
+        .expect(200)
+        .contains("job.created");
+    owner
+        .get("/admin/audit?org=no-such-org")
+        .await
+        .expect(200)
+        .contains("No events match");
+    owner.get("/admin/audit?until=never").await.expect(422);
+}

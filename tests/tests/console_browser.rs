@@ -153,6 +153,14 @@ async fn register_create_a_job_see_it_fire_pause_it_and_see_usage_move() {
     assert!(used >= 1, "executions used: {used}");
     browser.screenshot("usage-desktop", DESKTOP).await;
     browser.screenshot("usage-phone", PHONE).await;
+    browser.set_viewport(DESKTOP).await;
+
+    // What happened, in the audit log.
+    browser.goto(&format!("{base}/orgs/acme/audit")).await;
+    browser
+        .wait_for_text("job.paused", Duration::from_secs(5), false)
+        .await;
+    browser.screenshot("audit-desktop", DESKTOP).await;
     browser.close().await;
 }
 

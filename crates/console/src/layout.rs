@@ -213,6 +213,9 @@ fn org_nav(chrome: &Chrome, org: &OrganizationView) -> Markup {
     if chrome.may(Permission::RotateSigningSecret) {
         links.push(("signing-secret", "Signing secret"));
     }
+    if chrome.may(Permission::ReadAuditLog) {
+        links.push(("audit", "Audit log"));
+    }
     html! {
         nav.org aria-label="Organization" {
             ul {
@@ -275,6 +278,9 @@ pub(crate) fn short_time(at: DateTime<Utc>, tz: Tz) -> Markup {
 pub(crate) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let seconds = (at - now).num_seconds();
     let magnitude = seconds.unsigned_abs();
+    if magnitude == 0 {
+        return "now".to_owned();
+    }
     let amount = match magnitude {
         0..60 => format!("{magnitude} s"),
         60..3600 => format!("{} min", magnitude / 60),
@@ -385,4 +391,35 @@ pub(crate) fn other_problems(problems: &[FieldProblem], shown: &[&str]) -> Marku
 /// A one-line notice at the top of a page.
 pub(crate) fn notice(text: &str) -> Markup {
     html! { p.notice role="status" { (text) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = Utc::now();
+        assert_eq!(relative(now, now), "now");
+        assert_eq!(relative(now + Duration::seconds(12), now), "in 12 s");
+        assert_eq!(relative(now - Duration::minutes(5), now), "5 min ago");
+        assert_eq!(relative(now + Duration::hours(3), now), "in 3 h");
+        assert_eq!(relative(now - Duration::days(2), now), "2 d ago");
+    }
+
+    #[test]
+    fn problems_belong_to_their_field_and_its_parts() {
+        let problems = vec![
+            FieldProblem {
+                field: "request.headers.X-A".to_owned(),
+                message: "bad".to_owned(),
+            },
+            FieldProblem {
+                field: "request.headers_other".to_owned(),
+                message: "other".to_owned(),
+            },
+        ];
+        assert_eq!(problems_of(&problems, "request.headers"), ["bad"]);
+    }
 }

@@ -27,13 +27,15 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) {
     resource(cfg, "/admin/users/{id}", vec![web::post().to(update_user)]);
 }
 
-fn admin_nav() -> maud::Markup {
+/// The admin pages' navigation.
+pub(super) fn admin_nav() -> maud::Markup {
     html! {
         nav.org aria-label="Admin" {
             ul {
                 li { a href="/admin" { "Stats" } }
                 li { a href="/admin/orgs" { "Organizations" } }
                 li { a href="/admin/users" { "Users" } }
+                li { a href="/admin/audit" { "Audit log" } }
             }
         }
     }

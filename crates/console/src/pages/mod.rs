@@ -1,6 +1,7 @@
 //! The console's routes, one module per area, and what they share.
 
 mod admin;
+mod audit;
 mod auth;
 mod jobs;
 mod orgs;
@@ -32,6 +33,7 @@ pub(crate) fn register(cfg: &mut web::ServiceConfig) {
     jobs::register(cfg);
     settings::register(cfg);
     admin::register(cfg);
+    audit::register(cfg);
 }
 
 /// A form with nothing but its CSRF token (buttons that change something).
@@ -107,4 +109,23 @@ async fn set_timezone(
     })?;
     session::set_timezone(&req, zone);
     Ok(layout::redirect(local_path(&form.next)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path("/orgs/a/jobs?x=1"), "/orgs/a/jobs?x=1");
+        for outside in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "",
+            "orgs",
+        ] {
+            assert_eq!(local_path(outside), "/", "{outside}");
+        }
+    }
 }
