@@ -1195,3 +1195,60 @@ async fn admins_read_the_audit_log_with_filters_and_members_cannot() {
         .contains("No events match");
     owner.get("/admin/audit?until=never").await.expect(422);
 }
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_emailed_link() {
+    let app = spawn_app().await;
+    let (console, email, slug) = signed_up(&app).await;
+    let visitor = ConsoleClient::new(&app);
+    visitor
+        .get("/login")
+        .await
+        .contains("href=\"/password-reset\"");
+    visitor
+        .get("/password-reset")
+        .await
+        .expect(200)
+        .contains("action=\"/password-reset/request\"");
+    visitor
+        .post("/password-reset/request", &[("email", &email)])
+        .await
+        .expect(200)
+        .contains("Check your email");
+    let token = app.latest_email_token(&email).await;
+    visitor
+        .get(&format!("/password-reset?token={token}"))
+        .await
+        .expect(200)
+        .contains("New password");
+    visitor
+        .post(
+            "/password-reset",
+            &[("token", &token), ("password", "short")],
+        )
+        .await
+        .expect(422)
+        .contains("id=\"password-error\"");
+    visitor
+        .post(
+            "/password-reset",
+            &[("token", &token), ("password", "a brand new passphrase")],
+        )
+        .await
+        .redirects_to("/login");
+    // The old session ended; the new password signs in.
+    console.forget_cookie("punctual_access");
+    console
+        .get(&format!("/orgs/{slug}/jobs"))
+        .await
+        .redirects_to("/login");
+    visitor.sign_in(&email, "a brand new passphrase").await;
+    visitor
+        .post(
+            "/password-reset",
+            &[("token", &token), ("password", "another new passphrase")],
+        )
+        .await
+        .expect(401)
+        .html();
+}

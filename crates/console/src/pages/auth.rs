@@ -1,5 +1,5 @@
 //! Sign in (password or magic link), sign out, register with an organization,
-//! accept an invitation.
+//! reset a forgotten password, accept an invitation.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -47,6 +47,19 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) {
     );
     resource(
         cfg,
+        "/password-reset",
+        vec![
+            web::get().to(password_reset_page),
+            web::post().to(reset_password),
+        ],
+    );
+    resource(
+        cfg,
+        "/password-reset/request",
+        vec![web::post().to(request_password_reset)],
+    );
+    resource(
+        cfg,
         "/invitations/accept",
         vec![
             web::get().to(invitation_page),
@@ -83,7 +96,7 @@ fn login_form(visitor: &Visitor, form: &LoginForm, message: Option<&str>) -> Mar
                     (Field { name: "password", label: "Password", value: "", kind: "password", hint: None, required: true }.render(&[], "password"))
                     button type="submit" { "Sign in" }
                 }
-                p { a href="/login/magic-link" { "Email me a sign-in link" } }
+                p { a href="/login/magic-link" { "Email me a sign-in link" } " · " a href="/password-reset" { "Forgot your password?" } }
                 p { "No account yet? " a href="/register" { "Register" } }
             }
         },
@@ -321,4 +334,88 @@ async fn accept_invitation(
 ) -> Result<HttpResponse, ConsoleError> {
     let org = organizations::accept_invitation(&state, &viewer.caller, &form.token).await?;
     Ok(layout::redirect(&format!("/orgs/{}/jobs", org.slug)))
+}
+
+/// Without a token: ask for a reset email. With the token from that email: choose
+/// a new password.
+async fn password_reset_page(
+    req: HttpRequest,
+    visitor: Visitor,
+) -> Result<HttpResponse, ConsoleError> {
+    let TokenForm { token } = query(&req)?;
+    Ok(layout::ok(password_reset_form(&visitor, &token, &[])))
+}
+
+fn password_reset_form(visitor: &Visitor, token: &str, problems: &[FieldProblem]) -> Markup {
+    layout::bare(
+        "Reset your password",
+        html! {
+            section.narrow {
+                h1 { "Reset your password" }
+                @if token.is_empty() {
+                    form method="post" action="/password-reset/request" {
+                        (csrf_field(&visitor.csrf))
+                        (Field { name: "email", label: "Email", value: "", kind: "email", hint: None, required: true }.render(&[], "email"))
+                        button type="submit" { "Email me a reset link" }
+                    }
+                } @else {
+                    form method="post" action="/password-reset" {
+                        (csrf_field(&visitor.csrf))
+                        input type="hidden" name="token" value=(token);
+                        (Field { name: "password", label: "New password", value: "", kind: "password", hint: Some("8 to 128 characters; every session is signed out"), required: true }.render(problems, "password"))
+                        (layout::other_problems(problems, &["password"]))
+                        button type="submit" { "Set the new password" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+async fn request_password_reset(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    Form(form): Form<EmailForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    identity::request_password_reset(&state, &form.email, &visitor.meta).await?;
+    Ok(layout::ok(layout::bare(
+        "Check your email",
+        html! {
+            section.narrow {
+                h1 { "Check your email" }
+                p { "If an account uses this address, a reset link valid for 30 minutes is on its way." }
+            }
+        },
+    )))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ResetForm {
+    token: String,
+    password: String,
+}
+
+async fn reset_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    Form(form): Form<ResetForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    match identity::confirm_password_reset(&state, &form.token, &form.password, &visitor.meta).await
+    {
+        Ok(()) => {
+            // Every session ended, this browser's included.
+            session::end(&req);
+            Ok(layout::redirect("/login"))
+        }
+        Err(ServiceError::Invalid(problems)) => Ok(layout::html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            password_reset_form(&visitor, &form.token, &problems),
+        )),
+        Err(ServiceError::Unauthenticated(message)) => {
+            Err(ConsoleError::page(StatusCode::UNAUTHORIZED, message))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
