@@ -465,6 +465,13 @@ async fn jobs_are_created_listed_shown_edited_paused_run_and_deleted() {
         .expect(200)
         .contains("<svg")
         .contains("polyline");
+    assert!(!page.body.contains("http-equiv=\"refresh\""));
+    console
+        .get(&format!("{job_page}?live=1"))
+        .await
+        .expect(200)
+        .contains("<meta http-equiv=\"refresh\" content=\"5\">")
+        .contains("Stop live refresh");
     let execution =
         first_link(&page.body, &format!("/orgs/{slug}/executions/")).expect("an execution link");
     console

@@ -57,6 +57,8 @@ pub(crate) struct Chrome {
     pub tz: Tz,
     /// The path of the page (the time zone form comes back to it).
     pub path: String,
+    /// Reload the page every so many seconds (live refresh without a script).
+    pub refresh_seconds: Option<u32>,
 }
 
 impl Chrome {
@@ -87,6 +89,7 @@ impl Chrome {
             csrf: viewer.visitor.csrf.clone(),
             tz: viewer.visitor.tz,
             path: path.to_owned(),
+            refresh_seconds: None,
         })
     }
 
@@ -115,10 +118,11 @@ pub(crate) fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
 }
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, refresh_seconds: Option<u32>) -> Markup {
     html! {
         head {
             meta charset="utf-8";
+            @if let Some(seconds) = refresh_seconds { meta http-equiv="refresh" content=(seconds); }
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Punctual" }
             link rel="stylesheet" href=(STYLESHEET);
@@ -131,7 +135,7 @@ pub(crate) fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, None))
             body.bare {
                 header.top { a.brand href="/" { "Punctual" } }
                 main id="main" { (body) }
@@ -146,7 +150,7 @@ pub(crate) fn page(chrome: &Chrome, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, chrome.refresh_seconds))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {

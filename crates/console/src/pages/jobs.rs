@@ -666,11 +666,16 @@ async fn update(
 // ------------------------------------------------------------------------------------
 // A job's page.
 
+/// How often a job's page reloads itself with `?live=1` (a `<meta http-equiv=refresh>`:
+/// live without any script).
+const LIVE_REFRESH_SECONDS: u32 = 5;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ShowQuery {
     cursor: String,
     done: String,
+    live: String,
 }
 
 async fn show(
@@ -681,7 +686,11 @@ async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     let (slug, id) = path.into_inner();
     let q: ShowQuery = query(&req)?;
-    let chrome = Chrome::load(&state, &viewer, Some(&slug), req.path()).await?;
+    let mut chrome = Chrome::load(&state, &viewer, Some(&slug), req.path()).await?;
+    let live = q.live == "1";
+    if live {
+        chrome.refresh_seconds = Some(LIVE_REFRESH_SECONDS);
+    }
     let job = jobs::get(&state, &viewer.caller, &slug, &id).await?;
     let history = jobs::executions(
         &state,
@@ -790,7 +799,14 @@ async fn show(
             (chart::durations(&recent.data))
         }
         section {
-            h2 { "Executions" }
+            div.heading {
+                h2 { "Executions" }
+                @if live {
+                    a href=(base) { "Stop live refresh" }
+                } @else {
+                    a href=(format!("{base}?live=1")) { "Live refresh (every " (LIVE_REFRESH_SECONDS) " s)" }
+                }
+            }
             (executions_table(&slug, &history.data, tz, now))
             nav.pager aria-label="Execution pages" {
                 @if !q.cursor.is_empty() { a href=(base) { "Newest" } }
