@@ -382,6 +382,7 @@ async fn jobs_are_created_listed_shown_edited_paused_run_and_deleted() {
         .await
         .expect(200)
         .contains("nightly report")
+        .contains("every day at 03:00")
         .contains("0 3 * * *")
         .contains("never ran");
 

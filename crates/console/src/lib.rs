@@ -18,6 +18,7 @@ mod form;
 mod layout;
 mod pages;
 mod session;
+mod words;
 
 use std::sync::Arc;
 

@@ -91,7 +91,10 @@ fn status_badge(status: &str) -> Markup {
 fn schedule_text(schedule: &ScheduleView, tz: Tz) -> Markup {
     match schedule {
         ScheduleView::Cron { cron, timezone } => {
-            html! { code { (cron) } " " span.muted { (timezone) } }
+            html! {
+                @if let Some(words) = crate::words::describe(cron) { (words) br; }
+                code { (cron) } " " span.muted { (timezone) }
+            }
         }
         ScheduleView::Once { at } => html! { "once, " (layout::short_time(*at, tz)) },
     }
