@@ -114,6 +114,16 @@ async fn register_create_a_job_see_it_fire_pause_it_and_see_usage_move() {
     browser.screenshot("job-phone", PHONE).await;
     browser.set_viewport(DESKTOP).await;
 
+    // The jobs list while it runs.
+    browser.goto(&format!("{base}/orgs/acme/jobs")).await;
+    browser
+        .wait_for_text("every second", Duration::from_secs(5), false)
+        .await;
+    browser.screenshot("jobs-desktop", DESKTOP).await;
+    browser.screenshot("jobs-phone", PHONE).await;
+    browser.set_viewport(DESKTOP).await;
+    browser.goto(&job_url).await;
+
     // The execution's page: the request sent and the response kept.
     browser.click("table.executions tbody tr a").await;
     let execution = browser
@@ -143,9 +153,6 @@ async fn register_create_a_job_see_it_fire_pause_it_and_see_usage_move() {
     browser
         .wait_for_text("Paused", Duration::from_secs(5), false)
         .await;
-    browser.screenshot("jobs-desktop", DESKTOP).await;
-    browser.screenshot("jobs-phone", PHONE).await;
-    browser.set_viewport(DESKTOP).await;
 
     // The usage meter moved.
     browser.goto(&format!("{base}/orgs/acme/usage")).await;
