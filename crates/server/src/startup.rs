@@ -176,10 +176,15 @@ impl Application {
             plans: Arc::new(settings.plans.clone()),
             rate_limits: Arc::new(rate_limits(&settings)?),
         };
-        let mut http = HttpServer::new(move || punctual_api::app(state.clone()))
-            .shutdown_timeout(grace.as_secs())
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { address, source })?;
+        // The web console is mounted beside the API (which does not know it).
+        let console = punctual_console::Console::new();
+        let mut http = HttpServer::new(move || {
+            let console = console.clone();
+            punctual_api::app(state.clone()).configure(move |cfg| console.configure(cfg))
+        })
+        .shutdown_timeout(grace.as_secs())
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { address, source })?;
         if settings.server.workers > 0 {
             http = http.workers(settings.server.workers);
         }
