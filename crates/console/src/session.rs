@@ -163,15 +163,11 @@ impl Visitor {
         let tz = cookie(req, TZ_COOKIE)
             .and_then(|name| name.parse::<Tz>().ok())
             .unwrap_or(Tz::UTC);
-        let meta = RequestMeta {
-            ip: req.peer_addr().map(|addr| addr.ip().to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(256).collect()),
-        };
-        Self { csrf, tz, meta }
+        Self {
+            csrf,
+            tz,
+            meta: RequestMeta::of(req),
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The audit log: how use cases describe what they changed ([`Entry`]), and
+//! The audit log: how use cases describe what they changed (`Entry`), and
 //! reading the log back, per organization (its admins) or platform-wide
 //! (platform admins and the service token).
 //!
