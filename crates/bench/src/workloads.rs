@@ -1,0 +1,741 @@
+//! W1 drain, W2 herd and W3 steady: the real engine (`punctual_scheduler::Engine`)
+//! on a scratch database, calling the loopback sink.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use punctual_domain::Schedule;
+use punctual_persistence::entities::execution;
+use punctual_persistence::sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement,
+    Value as DbValue,
+};
+use punctual_persistence::{Backend, Database};
+use punctual_scheduler::{Engine, EngineConfig, EngineHandle};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::db::{self, Scratch, Timing};
+use crate::probe::{self, CpuSnapshot, QueryCounts};
+use crate::sink::Sink;
+
+/// Settings shared by the engine workloads.
+#[derive(Clone)]
+pub struct Options {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// Engine: executions at once.
+    pub max_in_flight: usize,
+    /// Engine: jobs per dispatch transaction.
+    pub dispatch_batch: u64,
+    /// Engine's pool size.
+    pub pool: u32,
+    /// Sink worker threads.
+    pub sink_threads: usize,
+    /// Keep the scratch database.
+    pub keep: bool,
+    /// Count statements (a tracing layer on sqlx's query log).
+    pub queries: Option<Arc<QueryCounts>>,
+    /// Print query plans of the engine's claim queries (mid-run where it applies).
+    pub explain: bool,
+    /// Longest wait for a workload to complete.
+    pub timeout: Duration,
+}
+
+/// A scratch database with the benchmark organization, and the sink.
+struct Bench {
+    scratch: Scratch,
+    org: Uuid,
+    sink: Sink,
+    version: String,
+    options: Options,
+    loadavg: f64,
+}
+
+impl Bench {
+    async fn setup(options: &Options) -> anyhow::Result<(Self, Database)> {
+        let loadavg = probe::loadavg();
+        let mut scratch = Scratch::create(&options.database_url).await?;
+        if options.keep {
+            scratch.keep();
+        }
+        let setup = db::connect(&scratch.url, 4).await?;
+        let org = db::create_organization(&setup).await?;
+        let version = db::server_version(&setup).await;
+        let sink = Sink::start(options.sink_threads)?;
+        Ok((
+            Self {
+                scratch,
+                org,
+                sink,
+                version,
+                options: options.clone(),
+                loadavg,
+            },
+            setup,
+        ))
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self.scratch.backend {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            allow_private_networks: true,
+            max_in_flight: self.options.max_in_flight,
+            dispatch_batch: self.options.dispatch_batch,
+            ..EngineConfig::default()
+        }
+    }
+
+    fn header(&self, workload: &str) -> serde_json::Map<String, Value> {
+        let mut map = serde_json::Map::new();
+        map.insert("workload".into(), json!(workload));
+        map.insert("backend".into(), json!(self.backend_name()));
+        map.insert("db_version".into(), json!(self.version));
+        map.insert("loadavg_1m_before".into(), json!(self.loadavg));
+        map.insert(
+            "engine".into(),
+            json!({
+                "max_in_flight": self.options.max_in_flight,
+                "dispatch_batch": self.options.dispatch_batch,
+                "pool": self.options.pool,
+            }),
+        );
+        map
+    }
+
+    /// ANALYZE the bulk-loaded jobs table on PostgreSQL (what autovacuum would do
+    /// shortly after a large load), so plans do not depend on its timing.
+    async fn analyze(&self, database: &Database) -> anyhow::Result<()> {
+        if self.scratch.backend == Backend::Postgres {
+            database.conn().execute_unprepared("ANALYZE jobs").await?;
+        }
+        Ok(())
+    }
+
+    /// Snapshot of counters before the engine starts.
+    async fn before(&self) -> anyhow::Result<Probe> {
+        if let Some(queries) = &self.options.queries {
+            queries.reset();
+        }
+        Ok(Probe {
+            cpu: CpuSnapshot::take(self.scratch.pg_name.as_deref()),
+            pg: match self.scratch.backend {
+                Backend::Postgres => Some(db::pg_stats(&self.scratch.url).await?),
+                Backend::Sqlite => None,
+            },
+        })
+    }
+
+    async fn engine(&self) -> anyhow::Result<(Database, EngineHandle)> {
+        let database = db::connect(&self.scratch.url, self.options.pool).await?;
+        let handle = Engine::new(database.clone(), self.engine_config())?.start(None);
+        Ok((database, handle))
+    }
+
+    /// Stops the engine and collects CPU, statement and PostgreSQL counters.
+    async fn finish(
+        &self,
+        before: Probe,
+        engine_db: Database,
+        handle: EngineHandle,
+        executions: usize,
+        out: &mut serde_json::Map<String, Value>,
+    ) -> anyhow::Result<()> {
+        let cpu_after = CpuSnapshot::take(self.scratch.pg_name.as_deref());
+        handle.shutdown().await;
+        engine_db.close().await;
+        let cpu = before.cpu.since(&cpu_after);
+        let per = executions.max(1) as f64;
+        let mut cpu_per = serde_json::Map::new();
+        if let Some(groups) = cpu.as_object() {
+            for (group, secs) in groups {
+                cpu_per.insert(
+                    group.clone(),
+                    json!(probe::round(secs.as_f64().unwrap_or(0.0) * 1e6 / per)),
+                );
+            }
+        }
+        out.insert("cpu_s".into(), cpu);
+        out.insert("cpu_us_per_execution".into(), Value::Object(cpu_per));
+        if let Some(queries) = &self.options.queries {
+            out.insert("queries".into(), queries.report(per));
+        }
+        if let Some(pg_before) = before.pg {
+            // Backends flush their statistics when they exit (the pool is closed).
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let pg_after = db::pg_stats(&self.scratch.url).await?;
+            let diff = db::diff_json(&pg_before, &pg_after);
+            let mut per_execution = serde_json::Map::new();
+            if let Some(fields) = diff.as_object() {
+                for (key, value) in fields {
+                    per_execution.insert(
+                        key.clone(),
+                        json!(probe::round_to(value.as_f64().unwrap_or(0.0) / per, 2)),
+                    );
+                }
+            }
+            out.insert("pg_stat_per_execution".into(), Value::Object(per_execution));
+        }
+        Ok(())
+    }
+
+    async fn teardown(self) -> anyhow::Result<()> {
+        drop(self.sink);
+        self.scratch.remove().await
+    }
+}
+
+struct Probe {
+    cpu: CpuSnapshot,
+    pg: Option<Value>,
+}
+
+/// One execution as read back.
+struct Row {
+    id: Uuid,
+    job_id: Uuid,
+    scheduled_for: DateTime<Utc>,
+    attempt: i32,
+    status: String,
+    lag_ms: Option<i64>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+async fn read_executions(
+    database: &Database,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> anyhow::Result<Vec<Row>> {
+    let mut query = execution::Entity::find();
+    if let Some((from, to)) = window {
+        query = query
+            .filter(execution::Column::ScheduledFor.gte(from))
+            .filter(execution::Column::ScheduledFor.lt(to));
+    }
+    Ok(query
+        .all(database.conn())
+        .await?
+        .into_iter()
+        .map(|e| Row {
+            id: e.id,
+            job_id: e.job_id,
+            scheduled_for: e.scheduled_for,
+            attempt: e.attempt,
+            status: e.status,
+            lag_ms: e.lag_ms,
+            started_at: e.started_at,
+            finished_at: e.finished_at,
+        })
+        .collect())
+}
+
+fn ms(d: TimeDelta) -> f64 {
+    d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
+}
+
+/// Lag percentiles, duplicates and missing occurrences from the rows read back.
+/// `expected`: the occurrences that should have succeeded.
+fn summarize(
+    rows: &[Row],
+    arrivals: &HashMap<Uuid, DateTime<Utc>>,
+    expected: usize,
+    out: &mut serde_json::Map<String, Value>,
+) {
+    let mut lag = Vec::new();
+    let mut claim_lag = Vec::new();
+    let mut finish_lag = Vec::new();
+    let mut delivery_lag = Vec::new();
+    let mut statuses: HashMap<&str, u64> = HashMap::new();
+    let mut per_occurrence: HashMap<(Uuid, DateTime<Utc>), u32> = HashMap::new();
+    let mut succeeded: HashSet<(Uuid, DateTime<Utc>)> = HashSet::new();
+    let mut retries = 0u64;
+    for row in rows {
+        *statuses.entry(row.status.as_str()).or_default() += 1;
+        *per_occurrence
+            .entry((row.job_id, row.scheduled_for))
+            .or_default() += 1;
+        if row.attempt > 1 {
+            retries += 1;
+        }
+        if row.status == "success" {
+            succeeded.insert((row.job_id, row.scheduled_for));
+        }
+        if row.attempt != 1 {
+            continue;
+        }
+        if let Some(l) = row.lag_ms {
+            lag.push(l as f64);
+        }
+        if let Some(s) = row.started_at {
+            claim_lag.push(ms(s - row.scheduled_for));
+        }
+        if let Some(f) = row.finished_at {
+            if row.status == "success" {
+                finish_lag.push(ms(f - row.scheduled_for));
+            }
+        }
+        if let Some(arrived) = arrivals.get(&row.id) {
+            delivery_lag.push(ms(*arrived - row.scheduled_for));
+        }
+    }
+    let duplicates: u64 = per_occurrence
+        .values()
+        .map(|n| u64::from(n.saturating_sub(1)))
+        .sum();
+    out.insert("executions".into(), json!(rows.len()));
+    out.insert("statuses".into(), json!(statuses));
+    out.insert("duplicates".into(), json!(duplicates));
+    out.insert("retries".into(), json!(retries));
+    out.insert(
+        "missing".into(),
+        json!(expected.saturating_sub(succeeded.len())),
+    );
+    out.insert("lag_ms".into(), probe::percentiles(&mut lag));
+    out.insert("claim_lag_ms".into(), probe::percentiles(&mut claim_lag));
+    out.insert(
+        "delivery_lag_ms".into(),
+        probe::percentiles(&mut delivery_lag),
+    );
+    out.insert("finish_lag_ms".into(), probe::percentiles(&mut finish_lag));
+}
+
+fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => "?".to_owned(),
+    }
+}
+
+fn sea_backend(backend: Backend) -> DatabaseBackend {
+    match backend {
+        Backend::Postgres => DatabaseBackend::Postgres,
+        Backend::Sqlite => DatabaseBackend::Sqlite,
+    }
+}
+
+/// `SELECT COUNT(*)` through the watcher's own connection (tagged so the
+/// statement counter can tell it from the engine's).
+async fn count(database: &Database, sql_where: &str, values: Vec<DbValue>) -> anyhow::Result<i64> {
+    let sql = format!("SELECT COUNT(*) AS bench_watch FROM {sql_where}");
+    let row = database
+        .conn()
+        .query_one(Statement::from_sql_and_values(
+            sea_backend(database.backend()),
+            sql,
+            values,
+        ))
+        .await?
+        .context("a count")?;
+    Ok(row.try_get::<i64>("", "bench_watch")?)
+}
+
+/// Waits until `target` successful executions are recorded: first for the sink
+/// to have seen as many requests (no database load meanwhile), then polling.
+/// Gives up after `timeout`, or after 30 s without progress.
+async fn wait_for_successes(
+    sink: &Sink,
+    watcher: &Database,
+    target: usize,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    let mut last = (0u64, 0i64);
+    let mut last_change = Instant::now();
+    loop {
+        let requests = sink.state.requests();
+        let mut done = 0;
+        if requests as usize >= target {
+            done = count(watcher, "executions WHERE status = 'success'", vec![]).await?;
+            if done as usize >= target {
+                return Ok(true);
+            }
+        }
+        if (requests, done) != last {
+            last = (requests, done);
+            last_change = Instant::now();
+        }
+        if Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(30) {
+            eprintln!(
+                "gave up waiting: {requests} requests seen, {done} successes recorded of {target}"
+            );
+            return Ok(false);
+        }
+        let pause = if requests as usize >= target { 25 } else { 10 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+fn arrivals(sink: &Sink) -> HashMap<Uuid, DateTime<Utc>> {
+    // The first arrival of each execution id.
+    let mut map = HashMap::new();
+    for (id, at) in sink.state.take_arrivals() {
+        map.entry(id).or_insert(at);
+    }
+    map
+}
+
+/// W1: `jobs` once-jobs due now, inserted before the engine starts; drained.
+pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
+    let (bench, setup) = Bench::setup(options).await?;
+    let url = bench.sink.url();
+    let due = Utc::now();
+    let insert_s = db::insert_jobs(&setup, jobs, |_| {
+        db::job_row(bench.org, &url, Timing::Once(due), due)
+    })
+    .await?;
+    bench.analyze(&setup).await?;
+    setup.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let watcher = db::connect(&bench.scratch.url, 1).await?;
+    let before = bench.before().await?;
+    let engine_start = Utc::now();
+    let (engine_db, handle) = bench.engine().await?;
+    explain_later(&bench, Duration::from_millis(300));
+    let complete = wait_for_successes(&bench.sink, &watcher, jobs, options.timeout).await?;
+    let mut out = bench.header("w1_drain");
+    bench
+        .finish(before, engine_db, handle, jobs, &mut out)
+        .await?;
+    let rows = read_executions(&watcher, None).await?;
+    let last_finish = rows
+        .iter()
+        .filter(|r| r.status == "success")
+        .filter_map(|r| r.finished_at)
+        .max()
+        .unwrap_or(engine_start);
+    let elapsed = ms(last_finish - engine_start) / 1000.0;
+    out.insert("jobs".into(), json!(jobs));
+    out.insert("insert_s".into(), json!(probe::round_to(insert_s, 2)));
+    out.insert("complete".into(), json!(complete));
+    out.insert("elapsed_s".into(), json!(probe::round_to(elapsed, 3)));
+    out.insert(
+        "jobs_per_s".into(),
+        json!(probe::round(jobs as f64 / elapsed.max(1e-9))),
+    );
+    out.insert("sink_requests".into(), json!(bench.sink.state.requests()));
+    out.insert(
+        "note".into(),
+        json!("lag counts from the jobs' due time, which precedes the engine start by the insert"),
+    );
+    let arrivals = arrivals(&bench.sink);
+    summarize(&rows, &arrivals, jobs, &mut out);
+    watcher.close().await;
+    bench.teardown().await?;
+    Ok(Value::Object(out))
+}
+
+/// W2: the engine running and idle; `jobs` once-jobs inserted, all due at one
+/// instant `lead` ahead; the engine is woken as the API wakes it on a change.
+pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::Result<Value> {
+    let (bench, setup) = Bench::setup(options).await?;
+    let url = bench.sink.url();
+    let watcher = db::connect(&bench.scratch.url, 1).await?;
+    let (engine_db, handle) = bench.engine().await?;
+    // Let it settle into its idle sleep.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let now = Utc::now();
+    let due = (now + TimeDelta::from_std(lead)?)
+        .duration_round(TimeDelta::milliseconds(1))
+        .unwrap_or(now);
+    let insert_s = db::insert_jobs(&setup, jobs, |_| {
+        db::job_row(bench.org, &url, Timing::Once(due), now)
+    })
+    .await?;
+    bench.analyze(&setup).await?;
+    setup.close().await;
+    // Closed backends flush their statistics: the insert stays out of the counts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = bench.before().await?;
+    handle.wake();
+    let margin = ms(due - Utc::now()) / 1000.0;
+    explain_later(
+        &bench,
+        (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(100),
+    );
+    let complete = wait_for_successes(&bench.sink, &watcher, jobs, options.timeout).await?;
+    let mut out = bench.header("w2_herd");
+    bench
+        .finish(before, engine_db, handle, jobs, &mut out)
+        .await?;
+    let rows = read_executions(&watcher, None).await?;
+    let last_finish = rows
+        .iter()
+        .filter(|r| r.status == "success")
+        .filter_map(|r| r.finished_at)
+        .max()
+        .unwrap_or(due);
+    out.insert("jobs".into(), json!(jobs));
+    out.insert("insert_s".into(), json!(probe::round_to(insert_s, 2)));
+    out.insert(
+        "due_after_insert_s".into(),
+        json!(probe::round_to(margin, 3)),
+    );
+    out.insert("complete".into(), json!(complete));
+    out.insert(
+        "herd_done_after_ms".into(),
+        json!(probe::round(ms(last_finish - due))),
+    );
+    out.insert("sink_requests".into(), json!(bench.sink.state.requests()));
+    let arrivals = arrivals(&bench.sink);
+    summarize(&rows, &arrivals, jobs, &mut out);
+    watcher.close().await;
+    bench.teardown().await?;
+    Ok(Value::Object(out))
+}
+
+/// W3 settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Steady {
+    /// Jobs in the table.
+    pub jobs: usize,
+    /// Occurrences due per second.
+    pub rate: usize,
+    /// Measured seconds.
+    pub duration: u64,
+    /// Seconds run before the measured window.
+    pub warmup: u64,
+    /// Seconds between two runs of an active job (a divisor of 60).
+    pub period: u32,
+}
+
+/// W3: `jobs` cron jobs; `rate × period` of them are active (a 6-field cron
+/// every `period` seconds, offsets spread so `rate` are due each second), the
+/// rest dormant (daily crons whose next run is after the window). Measures the
+/// lag of the occurrences due in the window.
+pub async fn w3_steady(options: &Options, steady: Steady) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        steady.period > 0 && 60 % steady.period == 0,
+        "--period must divide 60"
+    );
+    let (bench, setup) = Bench::setup(options).await?;
+    let url = bench.sink.url();
+    let active = steady.jobs.min(steady.rate * steady.period as usize);
+    let dormant = steady.jobs - active;
+    let now = Utc::now();
+    let not_before = now + TimeDelta::hours(1);
+    let insert_dormant_s = db::insert_jobs(&setup, dormant, |i| {
+        db::job_row(bench.org, &url, db::dormant_timing(i, not_before), now)
+    })
+    .await?;
+    // The first occurrences: the next whole second at least 2 s from now.
+    let start = (Utc::now() + TimeDelta::seconds(2))
+        .duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or(now)
+        + TimeDelta::seconds(1);
+    let schedules: Vec<(String, DateTime<Utc>)> = (0..steady.period)
+        .map(|k| {
+            let expr = format!("{k}/{} * * * * *", steady.period);
+            let schedule =
+                Schedule::parse_cron(&expr, "UTC").map_err(|e| anyhow::anyhow!("{expr}: {e}"))?;
+            let next = schedule
+                .next_after(start - TimeDelta::milliseconds(1))
+                .context("a next run")?;
+            Ok((expr, next))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let inserted_at = Utc::now();
+    let insert_active_s = db::insert_jobs(&setup, active, |i| {
+        let (expr, next) = &schedules[i % schedules.len()];
+        db::job_row(
+            bench.org,
+            &url,
+            Timing::Cron {
+                expr: expr.clone(),
+                next: *next,
+            },
+            inserted_at,
+        )
+    })
+    .await?;
+    bench.analyze(&setup).await?;
+    setup.close().await;
+    anyhow::ensure!(
+        Utc::now() < start,
+        "inserting took past the first occurrence; raise the margin"
+    );
+    let window_start = start + TimeDelta::seconds(steady.warmup as i64);
+    let window_end = window_start + TimeDelta::seconds(steady.duration as i64);
+    let expected = (active / steady.period as usize) * steady.duration as usize;
+    let watcher = db::connect(&bench.scratch.url, 1).await?;
+    let before = bench.before().await?;
+    let (engine_db, handle) = bench.engine().await?;
+    let middle = window_start + TimeDelta::seconds(steady.duration as i64 / 2);
+    explain_later(&bench, (middle - Utc::now()).to_std().unwrap_or_default());
+    let wait = (window_end - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    // The window's occurrences: all dispatched and finished.
+    let deadline = Instant::now() + options.timeout;
+    let p = placeholder(bench.scratch.backend, 1);
+    let complete = loop {
+        let undispatched = count(
+            &watcher,
+            &format!("jobs WHERE next_run_at < {p}"),
+            vec![window_end.into()],
+        )
+        .await?;
+        let unfinished = count(
+            &watcher,
+            &format!("executions WHERE scheduled_for < {p} AND status IN ('pending', 'running')"),
+            vec![window_end.into()],
+        )
+        .await?;
+        if undispatched == 0 && unfinished == 0 {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut out = bench.header("w3_steady");
+    let rows = read_executions(&watcher, Some((window_start, window_end))).await?;
+    let in_window = rows.len();
+    let engine_executions = rows.len().max(expected);
+    bench
+        .finish(before, engine_db, handle, engine_executions, &mut out)
+        .await?;
+    out.insert("jobs".into(), json!(steady.jobs));
+    out.insert("active_jobs".into(), json!(active));
+    out.insert("dormant_jobs".into(), json!(dormant));
+    out.insert(
+        "due_per_s".into(),
+        json!(active as f64 / steady.period as f64),
+    );
+    out.insert("period_s".into(), json!(steady.period));
+    out.insert("warmup_s".into(), json!(steady.warmup));
+    out.insert("duration_s".into(), json!(steady.duration));
+    out.insert(
+        "insert_s".into(),
+        json!(probe::round_to(insert_dormant_s + insert_active_s, 2)),
+    );
+    out.insert("expected_occurrences".into(), json!(expected));
+    out.insert("complete".into(), json!(complete));
+    out.insert(
+        "note".into(),
+        json!("cron has 1 s resolution: each second's occurrences are due at the same instant; cpu and statement counts cover warm-up, window and the drain after it, divided by the window's occurrences"),
+    );
+    let arrivals = arrivals(&bench.sink);
+    summarize(&rows, &arrivals, expected, &mut out);
+    let _ = in_window;
+    watcher.close().await;
+    bench.teardown().await?;
+    Ok(Value::Object(out))
+}
+
+/// With `--explain`, prints the claim queries' plans `after` from now (while the
+/// engine works).
+fn explain_later(bench: &Bench, after: Duration) {
+    if !bench.options.explain {
+        return;
+    }
+    let url = bench.scratch.url.clone();
+    let backend = bench.scratch.backend;
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        if let Err(error) = explain(&url, backend).await {
+            eprintln!("explain failed: {error:#}");
+        }
+    });
+}
+
+/// Mirrors of the engine's claim and wake-up queries (crates/persistence/src/engine.rs).
+fn engine_queries(backend: Backend) -> Vec<(&'static str, String, bool)> {
+    let (lock_jobs, lock_executions) = match backend {
+        Backend::Postgres => (
+            " FOR UPDATE OF jobs SKIP LOCKED",
+            " FOR UPDATE OF executions SKIP LOCKED",
+        ),
+        Backend::Sqlite => ("", ""),
+    };
+    let p1 = placeholder(backend, 1);
+    let p2 = placeholder(backend, 2);
+    vec![
+        (
+            "lock_due_jobs",
+            format!(
+                "SELECT jobs.* FROM jobs JOIN organizations ON organizations.id = jobs.organization_id \
+                 WHERE jobs.next_run_at <= {p1} AND jobs.enabled AND organizations.suspended_at IS NULL \
+                 ORDER BY jobs.next_run_at LIMIT {p2}{lock_jobs}"
+            ),
+            true,
+        ),
+        (
+            "claim_runnable_executions",
+            format!(
+                "SELECT executions.* FROM executions JOIN organizations ON organizations.id = executions.organization_id \
+                 WHERE executions.status = 'pending' AND executions.run_after <= {p1} AND organizations.suspended_at IS NULL \
+                 ORDER BY executions.run_after LIMIT {p2}{lock_executions}"
+            ),
+            true,
+        ),
+        (
+            "earliest_due_job",
+            "SELECT * FROM jobs WHERE enabled = TRUE AND next_run_at IS NOT NULL \
+             AND organization_id NOT IN (SELECT id FROM organizations WHERE suspended_at IS NOT NULL) \
+             ORDER BY next_run_at ASC LIMIT 1"
+                .to_owned(),
+            false,
+        ),
+        (
+            "earliest_pending_execution",
+            "SELECT * FROM executions WHERE status = 'pending' \
+             AND organization_id NOT IN (SELECT id FROM organizations WHERE suspended_at IS NOT NULL) \
+             ORDER BY run_after ASC LIMIT 1"
+                .to_owned(),
+            false,
+        ),
+    ]
+}
+
+/// Prints the plans of the engine's claim queries to stderr: EXPLAIN (ANALYZE,
+/// BUFFERS) in a rolled-back transaction on PostgreSQL, EXPLAIN QUERY PLAN on SQLite.
+pub async fn explain(url: &str, backend: Backend) -> anyhow::Result<()> {
+    use sqlx::{Connection, Row as _};
+    let now = Utc::now();
+    match backend {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            for (name, sql, binds) in engine_queries(backend) {
+                let mut tx = conn.begin().await?;
+                let text = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
+                let mut query = sqlx::query(&text);
+                if binds {
+                    query = query.bind(now).bind(500i64);
+                }
+                let rows = query.fetch_all(&mut *tx).await?;
+                eprintln!("--- {name} (PostgreSQL, at {now})");
+                for row in rows {
+                    eprintln!("{}", row.try_get::<String, _>(0).unwrap_or_default());
+                }
+                tx.rollback().await?;
+            }
+            conn.close().await?;
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await?;
+            for (name, sql, binds) in engine_queries(backend) {
+                let text = format!("EXPLAIN QUERY PLAN {sql}");
+                let mut query = sqlx::query(&text);
+                if binds {
+                    query = query.bind(now).bind(500i64);
+                }
+                let rows = query.fetch_all(&mut conn).await?;
+                eprintln!("--- {name} (SQLite)");
+                for row in rows {
+                    eprintln!("{}", row.try_get::<String, _>(3).unwrap_or_default());
+                }
+            }
+            conn.close().await?;
+        }
+    }
+    Ok(())
+}
