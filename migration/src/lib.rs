@@ -4,6 +4,8 @@
 //! builder rather than raw SQL unless a statement is engine-specific. Times are
 //! stored in UTC.
 
+#![warn(missing_docs)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_identity;

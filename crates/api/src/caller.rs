@@ -76,6 +76,13 @@ impl FromRequest for RequestMeta {
     }
 }
 
+impl RequestMeta {
+    /// The address and user agent of `req`.
+    pub fn of(req: &HttpRequest) -> Self {
+        request_meta(req)
+    }
+}
+
 fn request_meta(req: &HttpRequest) -> RequestMeta {
     RequestMeta {
         ip: req.peer_addr().map(|addr| addr.ip().to_string()),

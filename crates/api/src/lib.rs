@@ -4,12 +4,15 @@
 //! Handlers stay thin: they extract, call one service function, and map the
 //! result. Every failure becomes problem+json in [`error`], once.
 
+#![warn(missing_docs)]
+
 pub mod caller;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod observability;
 pub mod pagination;
+pub mod rate_limit;
 pub mod routes;
 pub mod service;
 pub mod state;
@@ -31,14 +34,18 @@ pub use state::AppState;
 #[openapi(
     info(
         title = "Punctual",
-        description = "A multi-tenant HTTP job scheduler. Unknown fields in request bodies are ignored."
+        description = "A multi-tenant HTTP job scheduler. Unknown fields in request bodies are ignored. \
+            Requests under /api/ (except this document) are rate limited per API key, user or client \
+            address: responses carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and \
+            over the limit the answer is 429 with Retry-After."
     ),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
         (name = "accounts", description = "Registration, sessions, password resets, magic links"),
         (name = "organizations", description = "Organizations, members, invitations, API keys, signing secrets"),
         (name = "jobs", description = "Jobs, their executions, and the schedule preview"),
-        (name = "admin", description = "Internal administration: platform admins or the service token")
+        (name = "admin", description = "Internal administration: platform admins or the service token"),
+        (name = "audit", description = "The audit log: every change and security event, who made it, from where")
     ),
     modifiers(&BearerAuth)
 )]
@@ -123,11 +130,18 @@ pub fn app(
         .service(routes::admin::users)
         .service(routes::admin::update_user)
         .service(routes::admin::stats)
+        .service(routes::usage::get_usage)
+        .service(routes::usage::get_notifications)
+        .service(routes::usage::put_notifications)
+        .service(routes::audit::organization_log)
+        .service(routes::audit::platform_log)
         .split_for_parts();
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(ApiDocument::new(openapi)))
         .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
         .default_service(web::to(unmatched))
+        // Inside `observe`, so that 429s get a request id, a span and metrics too.
+        .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(observability::observe))
 }
 

@@ -1,5 +1,6 @@
 //! Per-request span, request id, Prometheus metrics, and the guarantee that every
-//! error leaves as problem+json (actix's own 404/405/413 answers included).
+//! error leaves as problem+json (actix's own 404/405/413 answers included), except
+//! the HTML pages the web console renders for its own errors.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -110,12 +111,14 @@ fn ensure_problem_body(response: ServiceResponse<BoxBody>) -> ServiceResponse<Bo
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    if is_problem {
+        .and_then(|v| v.to_str().ok());
+    // The web console renders its errors as HTML pages on purpose.
+    let is_problem = content_type.is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    let is_page = content_type.is_some_and(|v| v.starts_with("text/html"));
+    if is_problem || is_page {
         return response;
     }
     let (request, original) = response.into_parts();

@@ -25,8 +25,10 @@ pub struct AppState {
     pub allow_private_networks: bool,
     /// Base URL for links in emails.
     pub public_url: String,
-    /// Names of the configured plans.
-    pub plans: Arc<Vec<String>>,
+    /// The configured plans, by name.
+    pub plans: Arc<std::collections::BTreeMap<String, punctual_domain::PlanLimits>>,
+    /// This node's API rate-limit buckets.
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 /// Keys, hashing parameters and brute-force limits.

@@ -1,7 +1,10 @@
 //! The audit trail: one row per mutation or security event, written in the same
 //! transaction as the change it records. Metadata never holds secrets.
+//!
+//! Rows are deliberately not bound to `organizations` by a foreign key: the
+//! record of what happened in an organization outlives the organization.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect};
 
@@ -10,12 +13,26 @@ use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
 
+/// The kinds of actor an event can name (`actor_type`).
+pub mod actor {
+    /// A signed-in user; `actor_id` is the user id.
+    pub const USER: &str = "user";
+    /// An organization's API key; `actor_id` is the key id.
+    pub const API_KEY: &str = "api_key";
+    /// The configured admin service token; no `actor_id`.
+    pub const ADMIN: &str = "admin";
+    /// Punctual itself (the engine, the command line); no `actor_id`.
+    pub const SYSTEM: &str = "system";
+    /// Nobody we could name (a login with an unknown email); no `actor_id`.
+    pub const ANONYMOUS: &str = "anonymous";
+}
+
 /// What happened, by whom, to what.
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditEvent {
     /// The organization, or None for platform-wide events (logins, admin actions on users).
     pub organization_id: Option<Uuid>,
-    /// `user`, `api_key`, `admin` (service token) or `system`.
+    /// One of [`actor`]'s constants.
     pub actor_type: String,
     /// The user or key id.
     pub actor_id: Option<String>,
@@ -33,7 +50,8 @@ pub struct NewAuditEvent {
     pub metadata: serde_json::Value,
 }
 
-/// Appends an audit event.
+/// Appends an audit event. Pass the transaction of the change it records, so
+/// that both are kept or neither is.
 pub async fn record(
     db: &impl ConnectionTrait,
     event: NewAuditEvent,
@@ -50,7 +68,9 @@ pub async fn record(
         ip: Set(event.ip),
         user_agent: Set(event.user_agent),
         metadata: Set(event.metadata.to_string()),
-        created_at: Set(now),
+        // PostgreSQL keeps microseconds; storing the same on SQLite makes the
+        // (created_at, id) cursor exact on both engines.
+        created_at: Set(now.trunc_subsecs(6)),
     }
     .insert(db)
     .await?;
@@ -64,7 +84,8 @@ pub struct AuditFilter {
     pub organization_id: Option<Uuid>,
     /// Exact action.
     pub action: Option<String>,
-    /// Exact actor id.
+    /// Exact actor id, or, for actors without one (`admin`, `system`,
+    /// `anonymous`), the actor type.
     pub actor: Option<String>,
     /// Not before.
     pub since: Option<DateTime<Utc>>,
@@ -74,7 +95,7 @@ pub struct AuditFilter {
     pub cursor: Option<(DateTime<Utc>, Uuid)>,
 }
 
-/// Events newest first.
+/// Events newest first (ties broken by id, descending).
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &AuditFilter,
@@ -88,7 +109,15 @@ pub async fn list(
         query = query.filter(audit_event::Column::Action.eq(action.as_str()));
     }
     if let Some(actor) = &filter.actor {
-        query = query.filter(audit_event::Column::ActorId.eq(actor.as_str()));
+        query = query.filter(
+            Condition::any()
+                .add(audit_event::Column::ActorId.eq(actor.as_str()))
+                .add(
+                    Condition::all()
+                        .add(audit_event::Column::ActorId.is_null())
+                        .add(audit_event::Column::ActorType.eq(actor.as_str())),
+                ),
+        );
     }
     if let Some(since) = filter.since {
         query = query.filter(audit_event::Column::CreatedAt.gte(since));

@@ -147,6 +147,83 @@ pub async fn insert_execution(
     Ok(inserted == 1)
 }
 
+/// Inserts many executions in one statement per chunk, skipping any whose
+/// (job, scheduled_for, attempt) exists already.
+pub async fn insert_executions(
+    db: &impl ConnectionTrait,
+    rows: Vec<NewExecution>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // SQLite caps bound parameters per statement; 18 columns × 500 rows stays under.
+    const CHUNK: usize = 500;
+    let models: Vec<execution::ActiveModel> = rows
+        .into_iter()
+        .map(|new| {
+            let terminal = new.status != "pending";
+            execution::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                organization_id: Set(new.organization_id),
+                job_id: Set(new.job_id),
+                scheduled_for: Set(new.scheduled_for),
+                attempt: Set(new.attempt),
+                trigger: Set(new.trigger.to_owned()),
+                status: Set(new.status.to_owned()),
+                run_after: Set(new.run_after),
+                started_at: Set(None),
+                finished_at: Set(terminal.then_some(now)),
+                duration_ms: Set(None),
+                lag_ms: Set(None),
+                status_code: Set(None),
+                response_body: Set(None),
+                error: Set(new.error),
+                node_id: Set(None),
+                lease_expires_at: Set(None),
+                created_at: Set(now),
+            }
+        })
+        .collect();
+    let mut models = models.into_iter().peekable();
+    while models.peek().is_some() {
+        let chunk: Vec<_> = models.by_ref().take(CHUNK).collect();
+        execution::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::columns([
+                    execution::Column::JobId,
+                    execution::Column::ScheduledFor,
+                    execution::Column::Attempt,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Moves many jobs to their next occurrences: one statement per distinct time
+/// (a herd of jobs due together mostly shares its next time too).
+pub async fn set_next_runs(
+    db: &impl ConnectionTrait,
+    updates: Vec<(Uuid, Option<DateTime<Utc>>)>,
+) -> Result<()> {
+    let mut by_time: std::collections::BTreeMap<Option<DateTime<Utc>>, Vec<Uuid>> =
+        std::collections::BTreeMap::new();
+    for (job, next) in updates {
+        by_time.entry(next).or_default().push(job);
+    }
+    for (next, jobs) in by_time {
+        for chunk in jobs.chunks(500) {
+            job::Entity::update_many()
+                .col_expr(job::Column::NextRunAt, Expr::value(next))
+                .filter(job::Column::Id.is_in(chunk.to_vec()))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves a job to its next occurrence (None: nothing more to dispatch).
 pub async fn set_next_run(
     db: &impl ConnectionTrait,
@@ -428,6 +505,18 @@ pub async fn record_occurrence_success(db: &impl ConnectionTrait, job_id: Uuid) 
             .await?;
     }
     Ok(previous)
+}
+
+/// Ends a job's failure streak after a success, in one statement; true when
+/// there was a streak (the job recovered).
+pub async fn reset_failure_streak(db: &impl ConnectionTrait, job_id: Uuid) -> Result<bool> {
+    let result = job::Entity::update_many()
+        .col_expr(job::Column::ConsecutiveFailures, Expr::value(0))
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::ConsecutiveFailures.gt(0))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Marks a once-job finished.

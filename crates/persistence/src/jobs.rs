@@ -318,6 +318,15 @@ pub async fn delete_job(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<bool> {
+    // Executions first, then the job: the engine records an outcome by updating
+    // the execution and then the job, so taking locks in the same order here keeps
+    // a delete during a run from deadlocking with it (the cascade alone would lock
+    // the job first).
+    execution::Entity::delete_many()
+        .filter(execution::Column::OrganizationId.eq(organization_id))
+        .filter(execution::Column::JobId.eq(id))
+        .exec(db)
+        .await?;
     let result = job::Entity::delete_many()
         .filter(job::Column::OrganizationId.eq(organization_id))
         .filter(job::Column::Id.eq(id))

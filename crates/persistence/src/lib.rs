@@ -4,6 +4,8 @@
 //! Every function that must be atomic opens its own transaction here and says so
 //! in its doc line; callers above this crate never see SQL.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod audit;
 mod database;

@@ -50,7 +50,10 @@ pub fn plan_occurrence(
     has_unfinished: bool,
 ) -> OccurrencePlan {
     let following = schedule.next_after(due);
-    let missed = following.is_some_and(|next| next <= now) || now - due > missed_tolerance;
+    // Only lateness beyond the tolerance counts as missed (downtime). A busy
+    // dispatcher a few seconds behind a per-second job must still deliver every
+    // occurrence, one after the other, rather than skip ahead.
+    let missed = now - due > missed_tolerance;
     let once = matches!(schedule, Schedule::Once { .. });
     let base = NewExecution {
         job_id: job.id,
@@ -204,6 +207,28 @@ mod tests {
         );
         assert_eq!(plan.execution.status, "pending");
         assert_eq!(plan.next_run_at, Some(at("2026-01-01T10:01:00Z")));
+    }
+
+    #[test]
+    fn a_few_seconds_behind_a_per_second_job_still_runs_every_occurrence() {
+        let mut j = job("skip", "allow");
+        j.cron = Some("* * * * * *".into());
+        let s = schedule_of(&j).unwrap();
+        let plan = plan_occurrence(
+            &j,
+            &s,
+            at("2026-01-01T10:00:00Z"),
+            at("2026-01-01T10:00:05Z"),
+            Duration::seconds(60),
+            false,
+        );
+        assert_eq!(plan.execution.status, "pending");
+        assert_eq!(plan.execution.scheduled_for, at("2026-01-01T10:00:00Z"));
+        assert_eq!(
+            plan.next_run_at,
+            Some(at("2026-01-01T10:00:01Z")),
+            "the next occurrence, not a jump to now"
+        );
     }
 
     #[test]

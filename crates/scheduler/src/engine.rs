@@ -11,7 +11,7 @@ use punctual_domain::{PlanLimits, RetryPolicy, Schedule, UsagePeriod};
 use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
 use punctual_persistence::wakeup::{self, WakeupListener};
 use punctual_persistence::{quota, Database, PersistenceError};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,7 +44,7 @@ pub struct EngineConfig {
     pub response_body_limit: usize,
     /// Consecutive failed occurrences before a job is disabled (0: never).
     pub auto_disable_after: i32,
-    /// An occurrence later than this (or with a later one also due) was missed.
+    /// An occurrence reached later than this was missed (downtime); later but within it, it still runs.
     pub missed_run_tolerance: Duration,
     /// How long shutdown waits for in-flight executions before handing them back.
     pub shutdown_grace: Duration,
@@ -120,7 +120,26 @@ pub(crate) struct Inner {
     pub(crate) in_flight: Mutex<HashMap<Uuid, CancellationToken>>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) tasks: TaskTracker,
+    pub(crate) completions: mpsc::UnboundedSender<Completion>,
+    pub(crate) secret_cache: Mutex<HashMap<Uuid, CachedSecrets>>,
 }
+
+/// An organization's signing secrets and when they were read.
+pub(crate) type CachedSecrets = (std::time::Instant, Arc<Vec<String>>);
+
+/// A finished request waiting to be recorded; `done` is told once it is.
+pub(crate) struct Completion {
+    claim: ClaimedExecution,
+    result: DeliveryResult,
+    started: DateTime<Utc>,
+    done: oneshot::Sender<()>,
+}
+
+/// Completions recorded per transaction, at most.
+const RECORD_BATCH: usize = 256;
+/// How long an organization's signing secrets are reused before being re-read;
+/// a rotation keeps the old secret valid for 24 h, so this is never a gap.
+const SECRET_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl Engine {
     /// An engine working on `database` with the system clock.
@@ -153,7 +172,10 @@ impl Engine {
     /// the other nodes too.
     pub fn start(self, external_wake: Option<Arc<Notify>>) -> EngineHandle {
         let stop = CancellationToken::new();
+        let (completions, completed) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
+            completions,
+            secret_cache: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             database: self.database,
             clock: self.clock,
@@ -174,6 +196,7 @@ impl Engine {
                 stop.clone(),
             )),
             tokio::spawn(prune_history(inner.clone(), stop.clone())),
+            tokio::spawn(record_completions(inner.clone(), completed)),
         ];
         if let Some(external) = external_wake {
             helpers.push(tokio::spawn(forward_wakeups(
@@ -303,6 +326,9 @@ impl Inner {
         let mut skipped = 0u64;
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
             .unwrap_or(chrono::Duration::seconds(60));
+        let mut occurrences = Vec::with_capacity(jobs.len());
+        let mut next_runs = Vec::with_capacity(jobs.len());
+        let mut completed = Vec::new();
         for job in &jobs {
             let Some(due) = job.next_run_at else { continue };
             let schedule = match schedule_of(job) {
@@ -332,11 +358,17 @@ impl Inner {
             if plan.execution.status == "skipped" {
                 skipped += 1;
             }
-            store::insert_execution(&transaction, plan.execution, now).await?;
-            store::set_next_run(&transaction, job.id, plan.next_run_at).await?;
+            occurrences.push(plan.execution);
+            next_runs.push((job.id, plan.next_run_at));
             if plan.completes_job {
-                store::complete_job(&transaction, job.id, now).await?;
+                completed.push(job.id);
             }
+        }
+        // Written in bulk: a herd of jobs due at one instant costs a few statements.
+        store::insert_executions(&transaction, occurrences, now).await?;
+        store::set_next_runs(&transaction, next_runs).await?;
+        for job in completed {
+            store::complete_job(&transaction, job, now).await?;
         }
         transaction.commit().await?;
         if !jobs.is_empty() {
@@ -503,16 +535,18 @@ impl Inner {
         );
         async {
             let started = self.clock.now();
-            let secrets = store::signing_secrets(self.database.conn(), execution.organization_id, started)
-                .await
-                .unwrap_or_default();
+            let secrets = self
+                .signing_secrets(execution.organization_id, started)
+                .await;
             let delivery = Delivery {
                 message_id: execution.id.to_string(),
                 url: &claim.job.url,
                 method: &claim.job.method,
                 headers_json: &claim.job.headers,
                 body: claim.job.body.as_deref(),
-                timeout: Duration::from_millis(u64::try_from(claim.job.timeout_ms).unwrap_or(30_000)),
+                timeout: Duration::from_millis(
+                    u64::try_from(claim.job.timeout_ms).unwrap_or(30_000),
+                ),
                 signing_secrets: &secrets,
                 now: started,
             };
@@ -522,8 +556,17 @@ impl Inner {
             };
             match result {
                 Some(result) => {
-                    if let Err(error) = self.finish(&claim, &result, started).await {
-                        tracing::error!(%error, "could not record the execution; its lease will expire and it will be retried");
+                    let (done, recorded) = oneshot::channel();
+                    let completion = Completion {
+                        claim: claim.clone(),
+                        result,
+                        started,
+                        done,
+                    };
+                    if self.completions.send(completion).is_ok() {
+                        // The slot is held until the outcome is committed: backpressure
+                        // when the database is slower than the targets.
+                        let _ = recorded.await;
                     }
                 }
                 None => tracing::info!("execution stopped: canceled, taken over, or shutting down"),
@@ -539,15 +582,67 @@ impl Inner {
         self.wake.notify_one();
     }
 
+    /// The organization's signing secrets in force, cached briefly.
+    async fn signing_secrets(&self, org: Uuid, now: DateTime<Utc>) -> Arc<Vec<String>> {
+        if let Ok(cache) = self.secret_cache.lock() {
+            if let Some((at, secrets)) = cache.get(&org) {
+                if at.elapsed() < SECRET_CACHE_TTL {
+                    return secrets.clone();
+                }
+            }
+        }
+        let secrets = Arc::new(
+            store::signing_secrets(self.database.conn(), org, now)
+                .await
+                .unwrap_or_default(),
+        );
+        if let Ok(mut cache) = self.secret_cache.lock() {
+            cache.insert(org, (std::time::Instant::now(), secrets.clone()));
+        }
+        secrets
+    }
+
+    /// Records a batch of finished attempts in one transaction (group commit):
+    /// one fsync for many outcomes.
+    async fn record_batch(&self, batch: &[Completion]) -> Result<()> {
+        let transaction = self.database.begin_write().await?;
+        let mut recorded = Vec::with_capacity(batch.len());
+        for completion in batch {
+            let status = self
+                .finish_in(
+                    &transaction,
+                    &completion.claim,
+                    &completion.result,
+                    completion.started,
+                )
+                .await?;
+            recorded.push(status);
+        }
+        transaction.commit().await?;
+        for (completion, status) in batch.iter().zip(recorded) {
+            let Some(status) = status else { continue };
+            let lag = (completion.started - completion.claim.execution.run_after)
+                .num_milliseconds()
+                .max(0);
+            metrics::counter!("punctual_executions_total", "status" => status).increment(1);
+            metrics::histogram!("punctual_execution_lag_seconds").record(lag as f64 / 1000.0);
+            metrics::histogram!("punctual_execution_duration_seconds")
+                .record(completion.result.duration.as_secs_f64());
+        }
+        Ok(())
+    }
+
     /// Records an attempt and what follows from it (a retry, the end of the
-    /// occurrence, a reset or growth of the failure streak, auto-disable) in one
-    /// transaction.
-    async fn finish(
+    /// occurrence, a reset or growth of the failure streak, auto-disable) inside
+    /// `db`'s transaction. None when the execution was canceled or taken over
+    /// meanwhile (nothing is written then).
+    async fn finish_in(
         &self,
+        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
         claim: &ClaimedExecution,
         result: &DeliveryResult,
         started: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Option<&'static str>> {
         let execution = &claim.execution;
         let finished = self.clock.now();
         let status = match result.status {
@@ -565,25 +660,19 @@ impl Inner {
             response_body: result.body.clone(),
             error: result.error.clone(),
         };
-        let transaction = self.database.begin_write().await?;
-        if !store::record_outcome(&transaction, execution.id, &self.config.node_id, &outcome)
-            .await?
-        {
-            transaction.rollback().await?;
-            tracing::info!("execution was canceled or taken over meanwhile; outcome dropped");
-            return Ok(());
+        if !store::record_outcome(db, execution.id, &self.config.node_id, &outcome).await? {
+            tracing::info!(execution_id = %execution.id, "execution was canceled or taken over meanwhile; outcome dropped");
+            return Ok(None);
         }
         if result.status == DeliveryStatus::Success {
-            let streak = store::record_occurrence_success(&transaction, execution.job_id).await?;
-            if streak > 0 {
-                let detail =
-                    format!("The job succeeded again after {streak} failed occurrence(s).");
+            if store::reset_failure_streak(db, execution.job_id).await? {
+                let detail = "The job succeeded again after failing.";
                 notify(
-                    &transaction,
+                    db,
                     execution.organization_id,
                     Some(&claim.job),
                     NotificationKind::Recovery,
-                    &detail,
+                    detail,
                     self.coalesce(),
                     finished,
                 )
@@ -591,20 +680,14 @@ impl Inner {
                 self.queued_notifications();
             }
             if claim.job.schedule_kind == "once" {
-                store::complete_job(&transaction, execution.job_id, finished).await?;
+                store::complete_job(db, execution.job_id, finished).await?;
             }
         } else {
-            self.after_failed_attempt(&transaction, claim, finished, result.retry_after, false)
+            self.after_failed_attempt(db, claim, finished, result.retry_after, false)
                 .await?;
         }
-        transaction.commit().await?;
-        metrics::counter!("punctual_executions_total", "status" => status).increment(1);
-        metrics::histogram!("punctual_execution_lag_seconds")
-            .record(lag.num_milliseconds().max(0) as f64 / 1000.0);
-        metrics::histogram!("punctual_execution_duration_seconds")
-            .record(result.duration.as_secs_f64());
-        tracing::info!(status, status_code = ?result.status_code, duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, "execution finished");
-        Ok(())
+        tracing::info!(execution_id = %execution.id, status, status_code = ?result.status_code, duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, "execution finished");
+        Ok(Some(status))
     }
 
     /// A failed attempt: the next attempt after a backoff, or the end of the
@@ -747,6 +830,31 @@ impl Inner {
             }
         }
         self.tasks.wait().await;
+    }
+}
+
+/// Records finished attempts in batches: whatever has queued up while the last
+/// transaction committed goes into the next one.
+async fn record_completions(inner: Arc<Inner>, mut completed: mpsc::UnboundedReceiver<Completion>) {
+    while let Some(first) = completed.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match completed.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = inner.record_batch(&batch).await {
+            tracing::warn!(%error, size = batch.len(), "batch record failed; recording one by one");
+            for completion in &batch {
+                if let Err(error) = inner.record_batch(std::slice::from_ref(completion)).await {
+                    tracing::error!(%error, execution_id = %completion.claim.execution.id, "could not record the execution; its lease will expire and it will be retried");
+                }
+            }
+        }
+        for completion in batch {
+            let _ = completion.done.send(());
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! HTTP requests on time. It never names actix; it is driven by a [`Clock`] and a
 //! store it does not own, so it can be tested without the HTTP API.
 
+#![warn(missing_docs)]
+
 pub mod clock;
 pub mod delivery;
 pub mod dispatch;

@@ -1,7 +1,10 @@
 //! Typed configuration, layered: built-in defaults (`config/default.toml`, compiled
 //! in) < `config/default.toml` on disk < `config/$PUNCTUAL_ENV.toml` < environment.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use punctual_domain::PlanLimits;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -57,6 +60,23 @@ pub struct Settings {
     pub web: WebSettings,
     /// `[engine]`
     pub engine: EngineSettings,
+    /// `[plans.<name>]`
+    pub plans: BTreeMap<String, PlanLimits>,
+    /// `[rate_limit]`
+    pub rate_limit: RateLimitSettings,
+}
+
+/// `[rate_limit]`: per-node API request limits (per API key from the plan).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Limit requests under /api/ at all.
+    pub enabled: bool,
+    /// Requests per second (and burst) per signed-in user.
+    pub user_requests_per_second: u32,
+    /// Requests per second (and burst) per client address, for requests without
+    /// a recognized API key or user token.
+    pub ip_requests_per_second: u32,
 }
 
 /// `[engine]`: the job engine of this node.
@@ -299,6 +319,11 @@ impl Settings {
                 "auth.failed_login_window_seconds: must be at least 1".to_owned(),
             ));
         }
+        if !self.plans.contains_key("free") {
+            return Err(SettingsError::Invalid(
+                "plans.free: the free plan must exist (new organizations start on it)".to_owned(),
+            ));
+        }
         if self.engine.max_in_flight == 0 || self.engine.dispatch_batch == 0 {
             return Err(SettingsError::Invalid(
                 "engine.max_in_flight / engine.dispatch_batch: must be at least 1".to_owned(),
@@ -308,6 +333,22 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "engine.lease_seconds: must be at least 2".to_owned(),
             ));
+        }
+        for (key, rate) in [
+            (
+                "user_requests_per_second",
+                self.rate_limit.user_requests_per_second,
+            ),
+            (
+                "ip_requests_per_second",
+                self.rate_limit.ip_requests_per_second,
+            ),
+        ] {
+            if rate == 0 {
+                return Err(SettingsError::Invalid(format!(
+                    "rate_limit.{key}: must be at least 1 (rate_limit.enabled = false turns limiting off)"
+                )));
+            }
         }
         if !self.admin.service_token.is_empty() && self.admin.service_token.len() < 32 {
             return Err(SettingsError::Invalid(
@@ -323,4 +364,22 @@ fn built_in_file(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_of_zero_are_refused() {
+        for key in ["user_requests_per_second", "ip_requests_per_second"] {
+            let figment = Settings::files(Some("test"), None)
+                .map(|f| f.merge(Toml::string(&format!("[rate_limit]\n{key} = 0"))));
+            let error = figment.and_then(Settings::extract).err();
+            assert!(
+                error.is_some_and(|e| e.to_string().starts_with(&format!("rate_limit.{key}:"))),
+                "rate_limit.{key} = 0 must be refused"
+            );
+        }
+    }
 }

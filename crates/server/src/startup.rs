@@ -2,12 +2,14 @@
 //! Tests call the same builder with port 0.
 
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::HttpServer;
 use std::sync::Arc;
 
+use punctual_api::rate_limit::{RateLimitConfig, RateLimits};
 use punctual_api::state::IdentityConfig;
 use punctual_api::AppState;
 use punctual_auth::{generate_jwt_secret, Argon2Config, JwtConfig, JwtKeys, PasswordHasher};
@@ -41,6 +43,7 @@ pub fn engine_config(settings: &Settings) -> EngineConfig {
         auto_disable_after: engine.auto_disable_after,
         missed_run_tolerance: Duration::from_secs(engine.missed_run_tolerance_seconds),
         shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
+        plans: Arc::new(settings.plans.clone()),
         ..EngineConfig::default()
     }
 }
@@ -77,6 +80,24 @@ pub fn identity_config(settings: &Settings) -> Result<IdentityConfig, StartupErr
         failure_window: chrono::Duration::seconds(auth.failed_login_window_seconds),
         max_email_requests_per_email: auth.max_email_requests_per_email,
     })
+}
+
+/// The API rate limits, from `[rate_limit]` and the plans.
+pub fn rate_limits(settings: &Settings) -> Result<RateLimits, StartupError> {
+    let rate = |name: &str, value: u32| {
+        NonZeroU32::new(value)
+            .ok_or_else(|| StartupError::Config(format!("rate_limit.{name}: must be at least 1")))
+    };
+    let limits = &settings.rate_limit;
+    let config = RateLimitConfig {
+        enabled: limits.enabled,
+        user_requests_per_second: rate(
+            "user_requests_per_second",
+            limits.user_requests_per_second,
+        )?,
+        ip_requests_per_second: rate("ip_requests_per_second", limits.ip_requests_per_second)?,
+    };
+    Ok(RateLimits::new(config, &settings.plans))
 }
 
 /// Why the service could not start.
@@ -152,18 +173,25 @@ impl Application {
             engine_wakeup: engine_wakeup.clone(),
             allow_private_networks: settings.outbound.allow_private_networks,
             public_url: settings.web.public_url.clone(),
-            plans: Arc::new(vec!["free".to_owned(), "pro".to_owned()]),
+            plans: Arc::new(settings.plans.clone()),
+            rate_limits: Arc::new(rate_limits(&settings)?),
         };
-        let mut http = HttpServer::new(move || punctual_api::app(state.clone()))
-            .shutdown_timeout(grace.as_secs())
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { address, source })?;
+        // The web console is mounted beside the API (which does not know it).
+        let console = punctual_console::Console::new();
+        let mut http = HttpServer::new(move || {
+            let console = console.clone();
+            punctual_api::app(state.clone()).configure(move |cfg| console.configure(cfg))
+        })
+        .shutdown_timeout(grace.as_secs())
+        .listen(listener)
+        .map_err(|source| StartupError::Bind { address, source })?;
         if settings.server.workers > 0 {
             http = http.workers(settings.server.workers);
         }
         let server = http.run();
         let engine = Engine::new(database.clone(), engine_config(&settings))
             .map_err(|e| StartupError::Config(format!("engine: {e}")))?
+            .with_mail_wakeup(mailer.notifier())
             .start(Some(engine_wakeup.clone()));
         Ok(Self {
             address: bound,

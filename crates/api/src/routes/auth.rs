@@ -108,10 +108,11 @@ pub struct RefreshRequest {
 #[post("/api/v1/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<web::Json<TokenPair>, ApiError> {
     Ok(web::Json(
-        identity::refresh(&state, &body.refresh_token).await?,
+        identity::refresh(&state, &body.refresh_token, &meta).await?,
     ))
 }
 
@@ -120,9 +121,10 @@ pub async fn refresh(
 #[post("/api/v1/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    identity::logout(&state, &body.refresh_token).await?;
+    identity::logout(&state, &body.refresh_token, &meta).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -142,9 +144,10 @@ pub struct EmailRequest {
 #[post("/api/v1/auth/magic-link")]
 pub async fn magic_link(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     ApiJson(body): ApiJson<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    identity::request_magic_link(&state, &body.email).await?;
+    identity::request_magic_link(&state, &body.email, &meta).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -181,9 +184,10 @@ pub async fn magic_link_verify(
 #[post("/api/v1/auth/password-reset")]
 pub async fn password_reset(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     ApiJson(body): ApiJson<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    identity::request_password_reset(&state, &body.email).await?;
+    identity::request_password_reset(&state, &body.email, &meta).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -209,9 +213,10 @@ pub struct ResetConfirmRequest {
 #[post("/api/v1/auth/password-reset/confirm")]
 pub async fn password_reset_confirm(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     ApiJson(body): ApiJson<ResetConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    identity::confirm_password_reset(&state, &body.token, &body.password).await?;
+    identity::confirm_password_reset(&state, &body.token, &body.password, &meta).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

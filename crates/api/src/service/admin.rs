@@ -4,18 +4,21 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use punctual_persistence::entities::organization;
 use punctual_persistence::{accounts, organizations, usage};
 use serde::Serialize;
+use serde_json::json;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Caller, Principal};
+use crate::service::audit::Entry;
 use crate::service::identity::UserView;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
-fn require_admin(caller: &Caller) -> Result<()> {
+/// Platform admins and the service token only (403 otherwise).
+pub(crate) fn require_admin(caller: &Caller) -> Result<()> {
     match caller.principal {
         Principal::Service
         | Principal::User {
@@ -108,17 +111,21 @@ pub async fn update_organization(
 ) -> Result<AdminOrganization> {
     require_admin(caller)?;
     if let Some(plan) = &plan {
-        if !state.plans.iter().any(|p| p == plan) {
+        if !state.plans.contains_key(plan) {
             return Err(ServiceError::invalid(
                 "plan",
-                format!("one of {}", state.plans.join(", ")),
+                format!(
+                    "one of {}",
+                    state.plans.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
             ));
         }
     }
-    let org = organizations::find_organization_by_slug(state.database.conn(), slug)
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
+    let org = organizations::find_organization_by_slug(&transaction, slug)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
-    let now = Utc::now();
     let suspended_at = suspended.map(|s| {
         if s {
             Some(org.suspended_at.unwrap_or(now))
@@ -127,13 +134,27 @@ pub async fn update_organization(
         }
     });
     organizations::update_organization_admin(
-        state.database.conn(),
+        &transaction,
         org.id,
         plan.as_deref(),
         suspended_at,
         now,
     )
     .await?;
+    let was_suspended = org.suspended_at.is_some();
+    Entry::by(caller, "admin.org_updated")
+        .org(org.id)
+        .target("organization", org.id)
+        .metadata(json!({
+            "slug": org.slug,
+            "old_plan": org.plan,
+            "plan": plan.as_deref().unwrap_or(&org.plan),
+            "old_suspended": was_suspended,
+            "suspended": suspended.unwrap_or(was_suspended),
+        }))
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(org_id = %org.id, ?plan, ?suspended, "organization updated by an admin");
     get_organization(state, caller, slug).await
 }
@@ -165,19 +186,20 @@ pub async fn update_user(
     require_admin(caller)?;
     let now = Utc::now();
     let transaction = state.database.begin_write().await?;
-    let user = accounts::find_user(&transaction, id)
+    let before = accounts::find_user(&transaction, id)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
+    let mut revoked_sessions = 0;
     if let Some(disabled) = disabled {
         accounts::set_user_disabled(
             &transaction,
             id,
-            disabled.then_some(user.disabled_at.unwrap_or(now)),
+            disabled.then_some(before.disabled_at.unwrap_or(now)),
             now,
         )
         .await?;
         if disabled {
-            accounts::revoke_user_sessions(&transaction, id, now).await?;
+            revoked_sessions = accounts::revoke_user_sessions(&transaction, id, now).await?;
         }
     }
     if let Some(admin) = platform_admin {
@@ -186,6 +208,18 @@ pub async fn update_user(
     let user = accounts::find_user(&transaction, id)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
+    Entry::by(caller, "admin.user_updated")
+        .target("user", id)
+        .metadata(json!({
+            "email": user.email,
+            "old_disabled": before.disabled_at.is_some(),
+            "disabled": user.disabled_at.is_some(),
+            "old_platform_admin": before.is_platform_admin,
+            "platform_admin": user.is_platform_admin,
+            "revoked_sessions": revoked_sessions,
+        }))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     Ok(UserView::from(&user))
 }
@@ -227,9 +261,22 @@ pub async fn grant_platform_admin(
     email: &str,
 ) -> Result<Uuid> {
     let normalized = email.trim().to_lowercase();
-    let user = accounts::find_user_by_email(database.conn(), &normalized)
+    let now = Utc::now();
+    let transaction = database.begin_write().await?;
+    let user = accounts::find_user_by_email(&transaction, &normalized)
         .await?
         .ok_or(ServiceError::NotFound("user"))?;
-    accounts::set_platform_admin(database.conn(), user.id, true, Utc::now()).await?;
+    accounts::set_platform_admin(&transaction, user.id, true, now).await?;
+    Entry::by_system("admin.user_updated")
+        .target("user", user.id)
+        .metadata(json!({
+            "email": user.email,
+            "old_platform_admin": user.is_platform_admin,
+            "platform_admin": true,
+            "via": "command line",
+        }))
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     Ok(user.id)
 }

@@ -10,11 +10,13 @@ use punctual_domain::{Email, Slug};
 use punctual_persistence::entities::{organization, user};
 use punctual_persistence::{accounts, organizations, outbox};
 use serde::Serialize;
+use serde_json::json;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Caller, Principal, RequestMeta};
+use crate::service::audit::Entry;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -210,6 +212,10 @@ pub async fn register(
         .map_err(|e| conflict_if_taken(e, "an account with this email exists"))?;
     let mut created_org = None;
     let mut signing_secret = None;
+    Entry::for_account(Some(user.id), meta, "user.registered")
+        .metadata(json!({"email": user.email}))
+        .record(&transaction, now)
+        .await?;
     if let Some((slug, org_name)) = organization {
         if organizations::slug_exists(&transaction, slug.as_str()).await? {
             return Err(ServiceError::Conflict(format!(
@@ -228,10 +234,16 @@ pub async fn register(
         )
         .await
         .map_err(|e| conflict_if_taken(e, format!("the slug `{slug}` is taken")))?;
+        Entry::for_account(Some(user.id), meta, "org.created")
+            .org(org.id)
+            .target("organization", org.id)
+            .metadata(json!({"slug": org.slug, "name": org.name}))
+            .record(&transaction, now)
+            .await?;
         created_org = Some(OrganizationView::new(&org, Some("owner")));
         signing_secret = Some(secret);
     }
-    let tokens = start_session(state, &transaction, user.id, meta, now).await?;
+    let (tokens, _) = start_session(state, &transaction, user.id, meta, now).await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(user_id = %user.id, "account registered");
     Ok(Registered {
@@ -274,13 +286,14 @@ fn collect(problems: &mut Vec<crate::error::FieldProblem>, error: ServiceError) 
     }
 }
 
+/// Opens a session family; returns its tokens and the session id (for the audit log).
 async fn start_session(
     state: &AppState,
     db: &impl punctual_persistence::sea_orm::ConnectionTrait,
     user_id: Uuid,
     meta: &RequestMeta,
     now: DateTime<Utc>,
-) -> Result<TokenPair> {
+) -> Result<(TokenPair, Uuid)> {
     let (refresh_token, refresh_hash) = OpaqueToken::generate();
     let session = accounts::insert_session(
         db,
@@ -293,12 +306,15 @@ async fn start_session(
     )
     .await?;
     let access = state.identity.jwt.issue(user_id, session.id, now)?;
-    Ok(TokenPair {
-        access_token: access.token,
-        refresh_token,
-        token_type: "Bearer",
-        expires_in: access.expires_in,
-    })
+    Ok((
+        TokenPair {
+            access_token: access.token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+        },
+        session.id,
+    ))
 }
 
 async fn throttle(
@@ -352,32 +368,59 @@ pub async fn login(
     .await?;
 
     let user = accounts::find_user_by_email(state.database.conn(), &normalized).await?;
+    // Why a login failed, for the audit log only (the caller always gets the same 401).
     let verified = match user
         .as_ref()
         .and_then(|u| u.password_hash.as_ref().map(|h| (u, h)))
     {
         Some((user, hash)) => {
             let check = state.identity.hasher.verify(password, hash)?;
-            (check.valid && user.disabled_at.is_none()).then_some((user, check.needs_rehash))
+            match (check.valid, user.disabled_at.is_none()) {
+                (true, true) => Ok((user, check.needs_rehash)),
+                (true, false) => Err("account_disabled"),
+                (false, _) => Err("wrong_password"),
+            }
         }
         None => {
             state.identity.hasher.verify_dummy(password);
-            None
+            Err(if user.is_some() {
+                "no_password"
+            } else {
+                "unknown_email"
+            })
         }
     };
-    let Some((user, needs_rehash)) = verified else {
-        accounts::record_auth_failure(state.database.conn(), "login_email", &normalized, now)
-            .await?;
-        accounts::record_auth_failure(state.database.conn(), "login_ip", &ip, now).await?;
-        tracing::info!("login failed");
-        return Err(ServiceError::Unauthenticated("invalid email or password"));
+    let (user, needs_rehash) = match verified {
+        Ok(verified) => verified,
+        Err(reason) => {
+            let transaction = state.database.begin_write().await?;
+            accounts::record_auth_failure(&transaction, "login_email", &normalized, now).await?;
+            accounts::record_auth_failure(&transaction, "login_ip", &ip, now).await?;
+            Entry::for_account(user.as_ref().map(|u| u.id), meta, "auth.login_failed")
+                .metadata(json!({"email": normalized, "reason": reason}))
+                .record(&transaction, now)
+                .await?;
+            transaction.commit().await.map_err(ServiceError::from)?;
+            tracing::info!("login failed");
+            return Err(ServiceError::Unauthenticated("invalid email or password"));
+        }
     };
-    accounts::clear_auth_failures(state.database.conn(), "login_email", &normalized).await?;
-    if needs_rehash {
-        let hash = state.identity.hasher.hash(password)?;
-        accounts::set_password_hash(state.database.conn(), user.id, hash, now).await?;
+    let new_hash = if needs_rehash {
+        Some(state.identity.hasher.hash(password)?)
+    } else {
+        None
+    };
+    let transaction = state.database.begin_write().await?;
+    accounts::clear_auth_failures(&transaction, "login_email", &normalized).await?;
+    if let Some(hash) = new_hash {
+        accounts::set_password_hash(&transaction, user.id, hash, now).await?;
     }
-    let tokens = start_session(state, state.database.conn(), user.id, meta, now).await?;
+    let (tokens, session_id) = start_session(state, &transaction, user.id, meta, now).await?;
+    Entry::for_account(Some(user.id), meta, "auth.login_succeeded")
+        .metadata(json!({"method": "password", "session_id": session_id}))
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(user_id = %user.id, "login succeeded");
     Ok(tokens)
 }
@@ -385,7 +428,11 @@ pub async fn login(
 /// Exchanges a refresh token for a new pair. A token that was already used is
 /// taken as stolen: its whole session family is revoked.
 #[tracing::instrument(skip_all)]
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair> {
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    meta: &RequestMeta,
+) -> Result<TokenPair> {
     let now = Utc::now();
     let hash = TokenHash::from_plaintext(refresh_token).to_hex();
     let transaction = state.database.begin_write().await?;
@@ -404,6 +451,11 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair>
         || !accounts::mark_refresh_token_used(&transaction, token.id, now).await?
     {
         accounts::revoke_session(&transaction, session.id, now).await?;
+        Entry::for_account(Some(session.user_id), meta, "auth.session_revoked")
+            .target("session", session.id)
+            .metadata(json!({"reason": "refresh_token_reused", "user_id": session.user_id}))
+            .record(&transaction, now)
+            .await?;
         transaction.commit().await.map_err(ServiceError::from)?;
         tracing::warn!(session_id = %session.id, "refresh token reused; session family revoked");
         return Err(ServiceError::Unauthenticated("invalid refresh token"));
@@ -430,10 +482,18 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair>
 /// Ends the session the refresh token belongs to. Unknown tokens are ignored so
 /// logout cannot be used to probe tokens.
 #[tracing::instrument(skip_all)]
-pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
+pub async fn logout(state: &AppState, refresh_token: &str, meta: &RequestMeta) -> Result<()> {
+    let now = Utc::now();
     let hash = TokenHash::from_plaintext(refresh_token).to_hex();
-    if let Some((_, session)) = accounts::find_refresh_token(state.database.conn(), &hash).await? {
-        accounts::revoke_session(state.database.conn(), session.id, Utc::now()).await?;
+    let transaction = state.database.begin_write().await?;
+    if let Some((_, session)) = accounts::find_refresh_token(&transaction, &hash).await? {
+        accounts::revoke_session(&transaction, session.id, now).await?;
+        Entry::for_account(Some(session.user_id), meta, "auth.logout")
+            .target("session", session.id)
+            .metadata(json!({"user_id": session.user_id}))
+            .record(&transaction, now)
+            .await?;
+        transaction.commit().await.map_err(ServiceError::from)?;
     }
     Ok(())
 }
@@ -441,8 +501,8 @@ pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
 /// Sends a single-use sign-in link when the email belongs to an active account;
 /// answers the same either way.
 #[tracing::instrument(skip_all)]
-pub async fn request_magic_link(state: &AppState, email: &str) -> Result<()> {
-    send_email_token(state, email, MAGIC_LINK, |link, token| {
+pub async fn request_magic_link(state: &AppState, email: &str, meta: &RequestMeta) -> Result<()> {
+    send_email_token(state, email, MAGIC_LINK, meta, |link, token| {
         (
             "Your Punctual sign-in link".to_owned(),
             format!(
@@ -456,8 +516,12 @@ pub async fn request_magic_link(state: &AppState, email: &str) -> Result<()> {
 /// Sends a single-use password-reset token when the email belongs to an active
 /// account; answers the same either way.
 #[tracing::instrument(skip_all)]
-pub async fn request_password_reset(state: &AppState, email: &str) -> Result<()> {
-    send_email_token(state, email, PASSWORD_RESET, |link, token| {
+pub async fn request_password_reset(
+    state: &AppState,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<()> {
+    send_email_token(state, email, PASSWORD_RESET, meta, |link, token| {
         (
             "Reset your Punctual password".to_owned(),
             format!(
@@ -472,6 +536,7 @@ async fn send_email_token(
     state: &AppState,
     email: &str,
     purpose: &str,
+    meta: &RequestMeta,
     compose: impl FnOnce(String, &str) -> (String, String),
 ) -> Result<()> {
     let now = Utc::now();
@@ -485,15 +550,25 @@ async fn send_email_token(
         now,
     )
     .await?;
+    let action = if purpose == MAGIC_LINK {
+        "auth.magic_link_requested"
+    } else {
+        "auth.password_reset_requested"
+    };
+    let user = accounts::find_user_by_email(state.database.conn(), &normalized).await?;
+    let transaction = state.database.begin_write().await?;
     // Every request counts against the window, known email or not, so the limit
     // reveals nothing either.
-    accounts::record_auth_failure(state.database.conn(), &scope, &normalized, now).await?;
-    let Some(user) = accounts::find_user_by_email(state.database.conn(), &normalized).await? else {
+    accounts::record_auth_failure(&transaction, &scope, &normalized, now).await?;
+    let recipient = user.as_ref().filter(|u| u.disabled_at.is_none());
+    Entry::for_account(user.as_ref().map(|u| u.id), meta, action)
+        .metadata(json!({"email": normalized, "sent": recipient.is_some()}))
+        .record(&transaction, now)
+        .await?;
+    let Some(user) = recipient else {
+        transaction.commit().await.map_err(ServiceError::from)?;
         return Ok(());
     };
-    if user.disabled_at.is_some() {
-        return Ok(());
-    }
     let (token, hash) = OpaqueToken::generate();
     let path = if purpose == MAGIC_LINK {
         "login/magic"
@@ -505,7 +580,6 @@ async fn send_email_token(
         state.public_url.trim_end_matches('/')
     );
     let (subject, body) = compose(link, &token);
-    let transaction = state.database.begin_write().await?;
     accounts::insert_email_token(
         &transaction,
         user.id,
@@ -539,14 +613,23 @@ pub async fn verify_magic_link(
     if user.is_none_or(|u| u.disabled_at.is_some()) {
         return Err(ServiceError::Unauthenticated("invalid or expired token"));
     }
-    let tokens = start_session(state, &transaction, user_id, meta, now).await?;
+    let (tokens, session_id) = start_session(state, &transaction, user_id, meta, now).await?;
+    Entry::for_account(Some(user_id), meta, "auth.magic_link_used")
+        .metadata(json!({"session_id": session_id}))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     Ok(tokens)
 }
 
 /// Sets a new password with a reset token and revokes every session of the user.
 #[tracing::instrument(skip_all)]
-pub async fn confirm_password_reset(state: &AppState, token: &str, password: &str) -> Result<()> {
+pub async fn confirm_password_reset(
+    state: &AppState,
+    token: &str,
+    password: &str,
+    meta: &RequestMeta,
+) -> Result<()> {
     validate_password(password)?;
     let now = Utc::now();
     let hash = TokenHash::from_plaintext(token).to_hex();
@@ -559,6 +642,10 @@ pub async fn confirm_password_reset(state: &AppState, token: &str, password: &st
     };
     accounts::set_password_hash(&transaction, user_id, password_hash, now).await?;
     let revoked = accounts::revoke_user_sessions(&transaction, user_id, now).await?;
+    Entry::for_account(Some(user_id), meta, "auth.password_reset")
+        .metadata(json!({"revoked_sessions": revoked}))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(%user_id, revoked, "password reset; sessions revoked");
     Ok(())

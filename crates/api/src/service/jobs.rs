@@ -5,6 +5,7 @@
 //! executions are "not found". After a change that may move the earliest run, the
 //! engine is woken so it re-reads `next_run_at`.
 
+mod changes;
 mod input;
 mod preview;
 mod views;
@@ -15,17 +16,20 @@ use punctual_domain::{ExecutionStatus, JobKey, JobSpec};
 use punctual_persistence::entities::job;
 use punctual_persistence::jobs::{self, JobFilter, JobRuntime, Position};
 use punctual_persistence::PersistenceError;
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 pub use input::{JobInput, RequestInput, RetryInput, ScheduleInput};
 pub use preview::{preview, Preview, PreviewInput, PreviewRun, MAX_PREVIEW_COUNT};
 pub use views::{ExecutionSummary, ExecutionView, JobView, RequestView, RetryView, ScheduleView};
 
+use self::changes::{job_metadata, update_metadata};
 use self::input::{apply_patch, input_document, job_input, parse_job, stored_spec, to_micros};
 use crate::caller::Caller;
 use crate::pagination::Page;
+use crate::service::audit::Entry;
 use crate::service::organizations::{authorize, OrgAccess};
+use crate::service::plans;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -172,8 +176,10 @@ pub async fn create(
     let access = access(state, caller, slug, Permission::ManageJobs).await?;
     let now = now();
     let spec = parse_job(input, None, state.allow_private_networks, now).await?;
+    plans::enforce(state, &access.org, &spec, true, now).await?;
+    let transaction = state.database.begin_write().await?;
     let row = jobs::insert_job(
-        state.database.conn(),
+        &transaction,
         access.org.id,
         &spec,
         &fresh_runtime(&spec, now),
@@ -181,6 +187,13 @@ pub async fn create(
     )
     .await
     .map_err(key_taken(&spec))?;
+    Entry::by(caller, "job.created")
+        .org(access.org.id)
+        .target("job", row.id)
+        .metadata(job_metadata(&spec))
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await?;
     tracing::Span::current().record("job_id", tracing::field::display(row.id));
     state.engine_wakeup.notify_one();
     Ok(JobView::new(&row, &spec, None))
@@ -224,12 +237,13 @@ pub async fn upsert_by_key(
             now,
         )
         .await?;
+        plans::enforce(state, &access.org, &spec, snapshot.is_none(), now).await?;
         let saved = match (snapshot, previous) {
             (Some(row), Some(previous)) if previous == spec => Some((row, Saved::Replaced)),
-            (Some(row), Some(previous)) => replace(state, &row, &previous, &spec, now)
+            (Some(row), Some(previous)) => replace(state, caller, &row, &previous, &spec, now)
                 .await?
                 .map(|row| (row, Saved::Replaced)),
-            _ => insert_keyed(state, org_id, &key, &spec, now)
+            _ => insert_keyed(state, caller, org_id, &key, &spec, now)
                 .await?
                 .map(|row| (row, Saved::Created)),
         };
@@ -246,6 +260,7 @@ pub async fn upsert_by_key(
 /// Inserts a keyed job unless one with the key appeared meanwhile (`None`: look again).
 async fn insert_keyed(
     state: &AppState,
+    caller: &Caller,
     org_id: Uuid,
     key: &JobKey,
     spec: &JobSpec,
@@ -264,6 +279,12 @@ async fn insert_keyed(
             Err(error) if jobs::is_unique_violation(&error) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
+    Entry::by(caller, "job.created")
+        .org(org_id)
+        .target("job", row.id)
+        .metadata(job_metadata(spec))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await?;
     state.engine_wakeup.notify_one();
     Ok(Some(row))
@@ -274,6 +295,7 @@ async fn insert_keyed(
 /// concurrent engine update is never overwritten with stale values.
 async fn replace(
     state: &AppState,
+    caller: &Caller,
     snapshot: &job::Model,
     previous: &JobSpec,
     spec: &JobSpec,
@@ -291,6 +313,12 @@ async fn replace(
     let row = jobs::update_job(&transaction, &current, spec, &runtime, now)
         .await
         .map_err(key_taken(spec))?;
+    Entry::by(caller, "job.updated")
+        .org(row.organization_id)
+        .target("job", row.id)
+        .metadata(update_metadata(previous, spec))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await?;
     state.engine_wakeup.notify_one();
     Ok(Some(row))
@@ -383,7 +411,8 @@ pub async fn update(
         if spec == previous {
             return view_of(state, &snapshot, &spec).await;
         }
-        if let Some(row) = replace(state, &snapshot, &previous, &spec, now).await? {
+        plans::enforce(state, &access.org, &spec, false, now).await?;
+        if let Some(row) = replace(state, caller, &snapshot, &previous, &spec, now).await? {
             return view_of(state, &row, &spec).await;
         }
     }
@@ -397,9 +426,23 @@ pub async fn update(
 pub async fn delete(state: &AppState, caller: &Caller, slug: &str, id: &str) -> Result<()> {
     let access = access(state, caller, slug, Permission::ManageJobs).await?;
     let id = path_id(id, "job")?;
-    if !jobs::delete_job(state.database.conn(), access.org.id, id).await? {
+    let transaction = state.database.begin_write().await?;
+    // Read (not locked) first so the entry can name the job: locking the row ahead
+    // of the DELETE would widen the window in which it deadlocks with the engine
+    // recording an outcome (execution row, then job row).
+    let row = jobs::find_job(&transaction, access.org.id, id)
+        .await?
+        .ok_or(ServiceError::NotFound("job"))?;
+    if !jobs::delete_job(&transaction, access.org.id, id).await? {
         return Err(ServiceError::NotFound("job"));
     }
+    Entry::by(caller, "job.deleted")
+        .org(access.org.id)
+        .target("job", id)
+        .metadata(json!({"name": row.name, "key": row.key}))
+        .record(&transaction, now())
+        .await?;
+    transaction.commit().await?;
     tracing::info!("job deleted");
     Ok(())
 }
@@ -447,11 +490,23 @@ async fn set_enabled(
         (false, false) => {}
     }
     spec.enabled = enabled;
-    let row = if runtime == JobRuntime::of(&current) && enabled == current.enabled {
+    let unchanged = runtime == JobRuntime::of(&current) && enabled == current.enabled;
+    let row = if unchanged {
         current
     } else {
         jobs::update_job(&transaction, &current, &spec, &runtime, now).await?
     };
+    // Recorded even when nothing changed (pausing a paused job): someone asked.
+    let mut metadata = job_metadata(&spec);
+    if let Value::Object(map) = &mut metadata {
+        map.insert("changed".to_owned(), Value::Bool(!unchanged));
+    }
+    Entry::by(caller, if enabled { "job.resumed" } else { "job.paused" })
+        .org(access.org.id)
+        .target("job", row.id)
+        .metadata(metadata)
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await?;
     if enabled {
         state.engine_wakeup.notify_one();
@@ -470,13 +525,27 @@ pub async fn trigger(
 ) -> Result<ExecutionView> {
     let access = access(state, caller, slug, Permission::ManageJobs).await?;
     let id = path_id(id, "job")?;
-    let conn = state.database.conn();
-    jobs::find_job(conn, access.org.id, id)
+    let job = jobs::find_job(state.database.conn(), access.org.id, id)
         .await?
         .ok_or(ServiceError::NotFound("job"))?;
     for _ in 0..SAVE_ATTEMPTS {
-        match jobs::insert_manual_execution(conn, access.org.id, id, now()).await {
+        // A transaction per attempt: on PostgreSQL a failed insert spoils the
+        // transaction it ran in, and the retry needs a clean one.
+        let transaction = state.database.begin_write().await?;
+        let at = now();
+        match jobs::insert_manual_execution(&transaction, access.org.id, id, at).await {
             Ok(execution) => {
+                Entry::by(caller, "job.triggered")
+                    .org(access.org.id)
+                    .target("job", id)
+                    .metadata(json!({
+                        "name": job.name,
+                        "key": job.key,
+                        "execution_id": execution.id,
+                    }))
+                    .record(&transaction, at)
+                    .await?;
+                transaction.commit().await?;
                 state.engine_wakeup.notify_one();
                 tracing::info!(execution_id = %execution.id, "manual run requested");
                 return Ok(ExecutionView::from(&execution));
@@ -569,7 +638,7 @@ fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
     )
 }
 
-fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>> {
+pub(crate) fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>> {
     let Some(raw) = raw else {
         return Ok(None);
     };
@@ -587,7 +656,7 @@ fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>> {
 
 /// Cuts the extra row fetched to learn whether another page follows, and names the
 /// cursor of that page.
-fn next_cursor<T>(
+pub(crate) fn next_cursor<T>(
     rows: &mut Vec<T>,
     limit: u64,
     position: impl Fn(&T) -> (DateTime<Utc>, Uuid),

@@ -3,9 +3,13 @@
 //! [`ServiceError`]. REST handlers, the console and the CLI all call these.
 
 pub mod admin;
+pub mod audit;
 mod error;
 pub mod identity;
 pub mod jobs;
+pub mod notifications;
 pub mod organizations;
+pub mod plans;
+pub mod usage;
 
 pub use error::ServiceError;

@@ -8,10 +8,12 @@ use punctual_domain::{Email, Slug};
 use punctual_persistence::entities::{api_key, invitation, organization};
 use punctual_persistence::{accounts, organizations, outbox};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::{Caller, Principal};
+use crate::service::audit::Entry;
 use crate::service::identity::{conflict_if_taken, organization_name, OrganizationView, UserView};
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -132,6 +134,12 @@ pub async fn create(
     )
     .await
     .map_err(|e| conflict_if_taken(e, format!("the slug `{slug}` is taken")))?;
+    Entry::by(caller, "org.created")
+        .org(org.id)
+        .target("organization", org.id)
+        .metadata(json!({"slug": org.slug, "name": org.name}))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(org_id = %org.id, "organization created");
     Ok(CreatedOrganization {
@@ -183,8 +191,16 @@ pub async fn rename(
 ) -> Result<OrganizationView> {
     let access = authorize(state, caller, slug, Permission::UpdateOrg).await?;
     let name = organization_name("name", name)?;
-    organizations::rename_organization(state.database.conn(), access.org.id, &name, Utc::now())
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
+    organizations::rename_organization(&transaction, access.org.id, &name, now).await?;
+    Entry::by(caller, "org.updated")
+        .org(access.org.id)
+        .target("organization", access.org.id)
+        .metadata(json!({"old_name": access.org.name, "name": name}))
+        .record(&transaction, now)
         .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     let org = organizations::find_organization(state.database.conn(), access.org.id)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
@@ -194,7 +210,22 @@ pub async fn rename(
 /// Deletes an organization and everything it owns (owners).
 pub async fn delete(state: &AppState, caller: &Caller, slug: &str) -> Result<()> {
     let access = authorize(state, caller, slug, Permission::DeleteOrg).await?;
-    organizations::delete_organization(state.database.conn(), access.org.id).await?;
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
+    // The entry keeps the organization's id: audit rows are not bound to the
+    // organization, so its history (and this row) outlive it for platform admins.
+    Entry::by(caller, "org.deleted")
+        .org(access.org.id)
+        .target("organization", access.org.id)
+        .metadata(json!({
+            "organization_id": access.org.id,
+            "slug": access.org.slug,
+            "name": access.org.name,
+        }))
+        .record(&transaction, now)
+        .await?;
+    organizations::delete_organization(&transaction, access.org.id).await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(org_id = %access.org.id, "organization deleted");
     Ok(())
 }
@@ -269,6 +300,16 @@ pub async fn change_role(
     let user = accounts::find_user(&transaction, user_id)
         .await?
         .ok_or(ServiceError::NotFound("member"))?;
+    Entry::by(caller, "member.role_changed")
+        .org(access.org.id)
+        .target("user", user_id)
+        .metadata(json!({
+            "email": user.email,
+            "old_role": current.as_str(),
+            "role": new_role.as_str(),
+        }))
+        .record(&transaction, Utc::now())
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     Ok(MemberView {
         user: UserView::from(&user),
@@ -313,6 +354,19 @@ pub async fn remove_member(
         ));
     }
     organizations::delete_membership(&transaction, access.org.id, user_id).await?;
+    Entry::by(
+        caller,
+        if leaving {
+            "member.left"
+        } else {
+            "member.removed"
+        },
+    )
+    .org(access.org.id)
+    .target("user", user_id)
+    .metadata(json!({"role": current.as_str()}))
+    .record(&transaction, Utc::now())
+    .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     Ok(())
 }
@@ -391,6 +445,12 @@ pub async fn invite(
         now,
     )
     .await?;
+    Entry::by(caller, "invitation.created")
+        .org(access.org.id)
+        .target("invitation", invitation.id)
+        .metadata(json!({"email": invitation.email, "role": invitation.role}))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     state.mail_wakeup.notify_one();
     Ok(InvitationView::from(&invitation))
@@ -420,11 +480,17 @@ pub async fn revoke_invitation(
     id: Uuid,
 ) -> Result<()> {
     let access = authorize(state, caller, slug, Permission::ManageInvitations).await?;
-    if !organizations::revoke_invitation(state.database.conn(), access.org.id, id, Utc::now())
-        .await?
-    {
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
+    if !organizations::revoke_invitation(&transaction, access.org.id, id, now).await? {
         return Err(ServiceError::NotFound("invitation"));
     }
+    Entry::by(caller, "invitation.revoked")
+        .org(access.org.id)
+        .target("invitation", id)
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     Ok(())
 }
 
@@ -470,6 +536,12 @@ pub async fn accept_invitation(
     let org = organizations::find_organization(&transaction, invitation.organization_id)
         .await?
         .ok_or(ServiceError::NotFound("invitation"))?;
+    Entry::by(caller, "invitation.accepted")
+        .org(org.id)
+        .target("invitation", invitation.id)
+        .metadata(json!({"email": invitation.email, "role": invitation.role}))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     Ok(OrganizationView::new(&org, Some(&invitation.role)))
 }
@@ -538,17 +610,32 @@ pub async fn create_api_key(
         ));
     }
     let material = ApiKeyMaterial::generate();
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
     let key = organizations::insert_api_key(
-        state.database.conn(),
+        &transaction,
         access.org.id,
         &material.public_id,
         material.secret_hash.to_hex(),
         name,
         role.as_str(),
         caller.user_id(),
-        Utc::now(),
+        now,
     )
     .await?;
+    // The public prefix identifies the key in listings; the secret half never
+    // leaves this function except in the response.
+    Entry::by(caller, "api_key.created")
+        .org(access.org.id)
+        .target("api_key", key.id)
+        .metadata(json!({
+            "name": key.name,
+            "role": key.role,
+            "prefix": format!("pk_live_{}", key.public_id),
+        }))
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(org_id = %access.org.id, key_id = %key.id, "api key created");
     Ok(CreatedApiKey {
         key: ApiKeyView::from(&key),
@@ -571,9 +658,17 @@ pub async fn api_keys(state: &AppState, caller: &Caller, slug: &str) -> Result<V
 /// Revokes an API key: it stops authenticating at once.
 pub async fn revoke_api_key(state: &AppState, caller: &Caller, slug: &str, id: Uuid) -> Result<()> {
     let access = authorize(state, caller, slug, Permission::ManageApiKeys).await?;
-    if !organizations::revoke_api_key(state.database.conn(), access.org.id, id, Utc::now()).await? {
+    let now = Utc::now();
+    let transaction = state.database.begin_write().await?;
+    if !organizations::revoke_api_key(&transaction, access.org.id, id, now).await? {
         return Err(ServiceError::NotFound("API key"));
     }
+    Entry::by(caller, "api_key.revoked")
+        .org(access.org.id)
+        .target("api_key", id)
+        .record(&transaction, now)
+        .await?;
+    transaction.commit().await.map_err(ServiceError::from)?;
     Ok(())
 }
 
@@ -606,6 +701,14 @@ pub async fn rotate_signing_secret(
         now + Duration::hours(OLD_SECRET_GRACE_HOURS),
     )
     .await?;
+    Entry::by(caller, "signing_secret.rotated")
+        .org(access.org.id)
+        .target("organization", access.org.id)
+        .metadata(json!({
+            "previous_expires_at": now + Duration::hours(OLD_SECRET_GRACE_HOURS),
+        }))
+        .record(&transaction, now)
+        .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     tracing::info!(org_id = %access.org.id, "signing secret rotated");
     signing_secrets_of(state, access.org.id, now).await

@@ -1,0 +1,84 @@
+//! Plan limits on what an organization saves: job count, minimum interval,
+//! timeout ceiling and retry ceiling. Over a limit is a 429 naming the limit and
+//! the current figure. (The monthly execution quota is counted by the engine as
+//! executions start.)
+
+use chrono::{DateTime, Utc};
+use punctual_domain::{JobSpec, PlanLimits};
+use punctual_persistence::entities::organization;
+use punctual_persistence::usage;
+
+use crate::service::ServiceError;
+use crate::state::AppState;
+
+/// The limits of `org`'s plan (the free plan's when its plan is not configured).
+pub fn limits_of<'a>(state: &'a AppState, org: &organization::Model) -> Option<&'a PlanLimits> {
+    state
+        .plans
+        .get(&org.plan)
+        .or_else(|| state.plans.get("free"))
+}
+
+/// Checks `spec` against the plan; `creating` also checks the job count.
+pub async fn enforce(
+    state: &AppState,
+    org: &organization::Model,
+    spec: &JobSpec,
+    creating: bool,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Some(limits) = limits_of(state, org) else {
+        return Ok(());
+    };
+    let over = |detail: String, limit: u64, current: u64| ServiceError::QuotaExceeded {
+        detail,
+        limit,
+        current,
+    };
+    if creating {
+        let jobs = usage::count_jobs(state.database.conn(), org.id).await?;
+        if jobs >= limits.max_jobs {
+            return Err(over(
+                format!("the {} plan allows {} jobs", org.plan, limits.max_jobs),
+                limits.max_jobs,
+                jobs,
+            ));
+        }
+    }
+    if let Some(interval) = spec.schedule.min_interval(now) {
+        let seconds = u64::try_from(interval.num_seconds()).unwrap_or(0);
+        if seconds < limits.min_interval_seconds {
+            return Err(over(
+                format!(
+                    "the {} plan allows at least {} s between runs; this schedule runs every {} s",
+                    org.plan, limits.min_interval_seconds, seconds
+                ),
+                limits.min_interval_seconds,
+                seconds,
+            ));
+        }
+    }
+    let timeout = spec.request.timeout.get();
+    if timeout > limits.max_timeout_ms {
+        return Err(over(
+            format!(
+                "the {} plan allows timeouts up to {} ms",
+                org.plan, limits.max_timeout_ms
+            ),
+            limits.max_timeout_ms,
+            timeout,
+        ));
+    }
+    let attempts = u64::from(spec.retry.max_attempts());
+    if attempts > u64::from(limits.max_retry_attempts) {
+        return Err(over(
+            format!(
+                "the {} plan allows {} attempts per run",
+                org.plan, limits.max_retry_attempts
+            ),
+            u64::from(limits.max_retry_attempts),
+            attempts,
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,568 @@
+//! Plans: the limits on saving jobs (429 with limit/current), the monthly
+//! execution quota counted as executions start, usage figures, failure and
+//! recovery notifications by email and signed webhook with coalescing, and
+//! retention pruning.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use punctual_domain::PlanLimits;
+use punctual_persistence::entities::execution;
+use punctual_persistence::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
+};
+use punctual_tests::engine::{eventually, EngineFixture, JobSpec};
+use punctual_tests::smtp::SmtpSink;
+use punctual_tests::{problem, spawn_app_with, TestApp, TestOrg, TestUser};
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn plan(max_jobs: u64, executions_per_month: u64) -> PlanLimits {
+    PlanLimits {
+        max_jobs,
+        min_interval_seconds: 60,
+        max_timeout_ms: 10_000,
+        max_retry_attempts: 3,
+        executions_per_month,
+        retention_days: 7,
+        api_requests_per_second: 100_000,
+    }
+}
+
+fn job(name: &str, url: &str, cron: &str) -> Value {
+    json!({
+        "name": name,
+        "request": {"url": url, "method": "GET", "timeout_ms": 5000},
+        "schedule": {"type": "cron", "cron": cron, "timezone": "UTC"},
+        "retry": {"max_attempts": 1, "min_backoff_ms": 100, "max_backoff_ms": 100}
+    })
+}
+
+async fn owner_and_org(app: &TestApp) -> (TestUser, TestOrg) {
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    (owner, org)
+}
+
+async fn create_job(
+    app: &TestApp,
+    owner: &TestUser,
+    org: &TestOrg,
+    body: &Value,
+) -> reqwest::Response {
+    app.post_json(
+        &format!("/api/v1/orgs/{}/jobs", org.slug),
+        Some(&owner.access_token),
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_plan_limit_answers_429_with_limit_and_current() {
+    let app = spawn_app_with(|s| {
+        s.plans.insert("free".to_owned(), plan(2, 1_000));
+    })
+    .await;
+    let (owner, org) = owner_and_org(&app).await;
+    let url = "http://127.0.0.1:9/hook";
+
+    let seconds = problem(
+        create_job(&app, &owner, &org, &job("fast", url, "*/10 * * * * *")).await,
+        429,
+    )
+    .await;
+    assert_eq!(
+        (seconds["limit"].as_u64(), seconds["current"].as_u64()),
+        (Some(60), Some(10))
+    );
+
+    let mut slow = job("slow", url, "0 * * * *");
+    slow["request"]["timeout_ms"] = json!(20_000);
+    let timeout = problem(create_job(&app, &owner, &org, &slow).await, 429).await;
+    assert_eq!(
+        (timeout["limit"].as_u64(), timeout["current"].as_u64()),
+        (Some(10_000), Some(20_000))
+    );
+
+    let mut stubborn = job("stubborn", url, "0 * * * *");
+    stubborn["retry"]["max_attempts"] = json!(5);
+    let retries = problem(create_job(&app, &owner, &org, &stubborn).await, 429).await;
+    assert_eq!(
+        (retries["limit"].as_u64(), retries["current"].as_u64()),
+        (Some(3), Some(5))
+    );
+
+    for name in ["one", "two"] {
+        assert_eq!(
+            create_job(&app, &owner, &org, &job(name, url, "0 * * * *"))
+                .await
+                .status(),
+            201
+        );
+    }
+    let count = problem(
+        create_job(&app, &owner, &org, &job("three", url, "0 * * * *")).await,
+        429,
+    )
+    .await;
+    assert_eq!(
+        (count["limit"].as_u64(), count["current"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    // An update may not sneak past the interval limit either.
+    let jobs: Value = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/jobs", org.slug),
+            &owner.access_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = jobs["data"][0]["id"].as_str().unwrap();
+    let patch = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/orgs/{}/jobs/{id}", org.slug),
+            &owner.access_token,
+        )
+        .json(&json!({"schedule": {"type": "cron", "cron": "* * * * * *", "timezone": "UTC"}}))
+        .send()
+        .await
+        .unwrap();
+    problem(patch, 429).await;
+}
+
+#[tokio::test]
+async fn a_plan_change_through_the_admin_api_changes_the_limits() {
+    let token = "s".repeat(40);
+    let app = spawn_app_with(|s| {
+        s.plans.insert("free".to_owned(), plan(1, 1_000));
+        s.plans.insert("pro".to_owned(), plan(5, 1_000));
+        s.admin.service_token = "s".repeat(40);
+    })
+    .await;
+    let (owner, org) = owner_and_org(&app).await;
+    let url = "http://127.0.0.1:9/hook";
+    assert_eq!(
+        create_job(&app, &owner, &org, &job("one", url, "0 * * * *"))
+            .await
+            .status(),
+        201
+    );
+    problem(
+        create_job(&app, &owner, &org, &job("two", url, "0 * * * *")).await,
+        429,
+    )
+    .await;
+    let upgraded = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/admin/orgs/{}", org.slug),
+            &token,
+        )
+        .json(&json!({"plan": "pro"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upgraded.status(), 200);
+    assert_eq!(
+        create_job(&app, &owner, &org, &job("two", url, "0 * * * *"))
+            .await
+            .status(),
+        201
+    );
+    let usage: Value = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/usage", org.slug),
+            &owner.access_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["plan"], "pro");
+    assert_eq!(usage["jobs"]["used"], 2);
+    assert_eq!(usage["jobs"]["limit"], 5);
+}
+
+#[tokio::test]
+async fn the_quota_boundary_runs_the_nth_skips_the_next_and_notifies_once() {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = spawn_app_with(move |s| {
+        let mut limits = plan(10, 3);
+        limits.min_interval_seconds = 1;
+        s.plans.insert("free".to_owned(), limits);
+        s.email.smtp_url = smtp;
+    })
+    .await;
+    let (owner, org) = owner_and_org(&app).await;
+    let target = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let created = create_job(
+        &app,
+        &owner,
+        &org,
+        &job("every second", &target.uri(), "* * * * * *"),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let executions = |app: &TestApp| {
+        let path = format!("/api/v1/orgs/{}/jobs/{id}/executions?limit=200", org.slug);
+        let token = owner.access_token.clone();
+        let request = app.authed(Method::GET, &path, &token);
+        async move {
+            request.send().await.unwrap().json::<Value>().await.unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            executions(&app).await.len() >= 6
+        })
+        .await,
+        "six occurrences recorded"
+    );
+    let mut all = executions(&app).await;
+    all.reverse(); // oldest first
+    let statuses: Vec<&str> = all.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        &statuses[..3],
+        &["success", "success", "success"],
+        "the first three run: {statuses:?}"
+    );
+    assert!(
+        statuses[3..].iter().all(|s| *s == "skipped"),
+        "then skipped: {statuses:?}"
+    );
+    assert!(all[3]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("quota_exceeded"));
+    assert_eq!(
+        target.received_requests().await.unwrap().len(),
+        3,
+        "nothing past the quota reached the target"
+    );
+
+    let usage: Value = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/usage", org.slug),
+            &owner.access_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(usage["executions"]["used"], 3);
+    assert_eq!(usage["executions"]["limit"], 3);
+    assert_eq!(usage["executions_by_status"]["success"], 3);
+    assert!(usage["executions_by_status"]["skipped"].as_u64().unwrap() >= 3);
+
+    let emails = sink.wait_for(1, Duration::from_secs(20)).await;
+    let quota: Vec<_> = emails
+        .iter()
+        .filter(|m| m.header("subject").unwrap_or_default().contains("quota"))
+        .collect();
+    assert_eq!(quota.len(), 1);
+    assert_eq!(
+        quota[0].to,
+        vec![owner.email.clone()],
+        "owners hear about it when nothing is configured"
+    );
+    // More skipped runs do not send more emails.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            executions(&app).await.len() >= 9
+        })
+        .await
+    );
+    assert_eq!(
+        sink.messages()
+            .iter()
+            .filter(|m| m.header("subject").unwrap_or_default().contains("quota"))
+            .count(),
+        1
+    );
+}
+
+fn verify_signature(secret: &str, headers: &wiremock::http::HeaderMap, body: &[u8]) -> bool {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", get("webhook-id"), get("webhook-timestamp")).as_bytes());
+    mac.update(body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    get("webhook-signature").split(' ').any(|s| s == expected)
+}
+
+#[tokio::test]
+async fn failures_notify_by_email_and_signed_webhook_once_per_window_and_recovery_too() {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = spawn_app_with(move |s| s.email.smtp_url = smtp).await;
+    let (owner, org) = owner_and_org(&app).await;
+    let hooks = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hooks)
+        .await;
+    let settings = json!({
+        "emails": ["ops@example.com"],
+        "webhook_url": format!("{}/notify", hooks.uri()),
+        "events": {"failure": true, "auto_disable": true, "recovery": true}
+    });
+    let saved = app
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/orgs/{}/notifications", org.slug),
+            &owner.access_token,
+        )
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+
+    let target = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&target)
+        .await;
+    let created = create_job(
+        &app,
+        &owner,
+        &org,
+        &job("flaky", &target.uri(), "* * * * * *"),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+
+    // Several failed occurrences in a row: one email and one webhook.
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            target.received_requests().await.unwrap().len() >= 4
+        })
+        .await
+    );
+    let failure_emails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !hooks.received_requests().await.unwrap().is_empty()
+        })
+        .await,
+        "a webhook notification arrived"
+    );
+    assert_eq!(failure_emails.len(), 1);
+    assert_eq!(failure_emails[0].to, vec!["ops@example.com".to_owned()]);
+    assert!(failure_emails[0]
+        .header("subject")
+        .unwrap()
+        .contains("failed"));
+    let webhooks = hooks.received_requests().await.unwrap();
+    assert_eq!(webhooks.len(), 1, "coalesced: one webhook for the burst");
+    let payload: Value = serde_json::from_slice(&webhooks[0].body).unwrap();
+    assert_eq!(payload["type"], "job.failed");
+    assert!(
+        verify_signature(&org.signing_secret, &webhooks[0].headers, &webhooks[0].body),
+        "signed like job requests"
+    );
+
+    // The target recovers: one recovery notification each way.
+    target.reset().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            hooks.received_requests().await.unwrap().iter().any(|r| {
+                serde_json::from_slice::<Value>(&r.body)
+                    .map(|p| p["type"] == "job.recovered")
+                    .unwrap_or(false)
+            })
+        })
+        .await
+    );
+    let emails = sink.wait_for(2, Duration::from_secs(20)).await;
+    assert!(emails
+        .iter()
+        .any(|m| m.header("subject").unwrap().contains("recovered")));
+    assert_eq!(
+        emails
+            .iter()
+            .filter(|m| m.header("subject").unwrap().contains("failed"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn notification_settings_are_validated_and_admin_only() {
+    let app = spawn_app_with(|s| s.outbound.allow_private_networks = false).await;
+    let (owner, org) = owner_and_org(&app).await;
+    let member = app.register_user().await;
+    app.add_member(&org, &member, "member").await;
+    let path = format!("/api/v1/orgs/{}/notifications", org.slug);
+    let defaults: Value = app
+        .authed(Method::GET, &path, &owner.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(defaults["emails"], json!([owner.email]));
+    let refused = app
+        .authed(Method::GET, &path, &member.access_token)
+        .send()
+        .await
+        .unwrap();
+    problem(refused, 403).await;
+    let bad = json!({
+        "emails": ["not-an-email"],
+        "webhook_url": "http://127.0.0.1/hook",
+        "events": {"failure": true, "auto_disable": true, "recovery": true}
+    });
+    let response = app
+        .authed(Method::PUT, &path, &owner.access_token)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422).await;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["emails[0]", "webhook_url"]);
+}
+
+#[tokio::test]
+async fn pruning_removes_only_what_is_past_retention() {
+    let fixture = EngineFixture::new().await;
+    let server = MockServer::start().await;
+    let job = fixture
+        .insert_job(JobSpec::cron("0 0 1 1 *", &server.uri()))
+        .await;
+    let now = Utc::now();
+    // Pending rows wait a day so the engine leaves them alone during the test.
+    let row = |age_days: i64, status: &str| execution::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        organization_id: Set(fixture.organization_id),
+        job_id: Set(job),
+        scheduled_for: Set(now
+            - chrono::Duration::days(age_days)
+            - chrono::Duration::seconds(age_days)),
+        attempt: Set(1),
+        trigger: Set("schedule".to_owned()),
+        status: Set(status.to_owned()),
+        run_after: Set(now + chrono::Duration::days(1)),
+        started_at: Set(None),
+        finished_at: Set(None),
+        duration_ms: Set(None),
+        lag_ms: Set(None),
+        status_code: Set(None),
+        response_body: Set(None),
+        error: Set(None),
+        node_id: Set(None),
+        lease_expires_at: Set(None),
+        created_at: Set(now - chrono::Duration::days(age_days)),
+    };
+    let mut expired = Vec::new();
+    for age in [8, 9, 30] {
+        expired.push(
+            row(age, "success")
+                .insert(fixture.database.conn())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let kept_recent = row(6, "failed")
+        .insert(fixture.database.conn())
+        .await
+        .unwrap()
+        .id;
+    let kept_pending = row(40, "pending")
+        .insert(fixture.database.conn())
+        .await
+        .unwrap()
+        .id;
+    let mut plans = std::collections::BTreeMap::new();
+    plans.insert("free".to_owned(), plan(10, 1_000));
+    let config = punctual_scheduler::EngineConfig {
+        plans: std::sync::Arc::new(plans),
+        retention_interval: Duration::from_millis(200),
+        retention_batch: 2,
+        ..fixture.config()
+    };
+    let engine = punctual_scheduler::Engine::new(fixture.database.clone(), config)
+        .unwrap()
+        .start(None);
+    let ids = || async {
+        execution::Entity::find()
+            .filter(execution::Column::JobId.eq(job))
+            .all(fixture.database.conn())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let left = ids().await;
+            expired.iter().all(|id| !left.contains(id))
+        })
+        .await,
+        "executions past retention were pruned"
+    );
+    engine.shutdown().await;
+    let left = ids().await;
+    assert!(left.contains(&kept_recent), "within retention: kept");
+    assert!(
+        left.contains(&kept_pending),
+        "pending rows are never pruned, however old"
+    );
+}
