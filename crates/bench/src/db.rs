@@ -151,6 +151,11 @@ pub async fn connect(url: &str, pool: u32) -> anyhow::Result<Database> {
     Ok(database)
 }
 
+/// The plan of the benchmark's organization: the largest of the default
+/// configuration (1,000,000 jobs, 10⁹ executions a month), so plan limits and
+/// quotas never cut a run short.
+pub const PLAN: &str = "enterprise";
+
 /// Creates a user and the organization that owns the benchmark's jobs.
 pub async fn create_organization(database: &Database) -> anyhow::Result<Uuid> {
     let now = Utc::now();
@@ -159,7 +164,7 @@ pub async fn create_organization(database: &Database) -> anyhow::Result<Uuid> {
         database.conn(),
         "bench",
         "Benchmarks",
-        "free",
+        PLAN,
         user.id,
         punctual_auth::generate_signing_secret(),
         now,
