@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use punctual_domain::{PlanLimits, RetryPolicy, Schedule, UsagePeriod};
+use punctual_domain::{PlanLimits, RetryPolicy, UsagePeriod};
 use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
 use punctual_persistence::wakeup::{self, WakeupListener};
 use punctual_persistence::{quota, Database, PersistenceError};
@@ -1017,10 +1017,4 @@ async fn listen_for_wakeups(inner: Arc<Inner>, stop: CancellationToken) {
             }
         }
     }
-}
-
-/// The schedule's next occurrence after `after` (re-exported for callers that
-/// compute `next_run_at` the way the engine does).
-pub fn next_occurrence(schedule: &Schedule, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    schedule.next_after(after)
 }

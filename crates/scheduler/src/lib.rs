@@ -15,5 +15,5 @@ pub mod signing;
 mod webhooks;
 
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use engine::{next_occurrence, Engine, EngineConfig, EngineError, EngineHandle};
+pub use engine::{Engine, EngineConfig, EngineError, EngineHandle};
 pub use mailer::{Mailer, MailerConfig, MailerError, MailerHandle};

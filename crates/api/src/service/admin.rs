@@ -1,6 +1,7 @@
 //! The internal admin endpoints' use cases: platform admins or the service token.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
+use punctual_domain::UsagePeriod;
 use punctual_persistence::entities::organization;
 use punctual_persistence::{accounts, organizations, usage};
 use serde::Serialize;
@@ -29,13 +30,6 @@ pub(crate) fn require_admin(caller: &Caller) -> Result<()> {
     }
 }
 
-/// The first instant of the current calendar month (UTC): usage periods.
-pub fn period_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-        .single()
-        .unwrap_or(now)
-}
-
 /// An organization with its usage, for admins.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AdminOrganization {
@@ -61,8 +55,12 @@ async fn with_usage(state: &AppState, org: organization::Model) -> Result<AdminO
     let db = state.database.conn();
     Ok(AdminOrganization {
         jobs: usage::count_jobs(db, org.id).await?,
-        executions_this_period: usage::count_executions_since(db, org.id, period_start(Utc::now()))
-            .await?,
+        executions_this_period: usage::count_executions_since(
+            db,
+            org.id,
+            UsagePeriod::containing(Utc::now()).start,
+        )
+        .await?,
         id: org.id,
         slug: org.slug,
         name: org.name,

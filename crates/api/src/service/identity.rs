@@ -716,7 +716,14 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
             .role
             .parse()
             .map_err(|_| ServiceError::Internal("stored key role is invalid".to_owned()))?;
-        organizations::touch_api_key(state.database.conn(), key.id, now).await?;
+        // The row just read says whether the minute has passed: skip the write
+        // (still conditional, for concurrent requests) on every other request.
+        if key
+            .last_used_at
+            .is_none_or(|used| now - used >= chrono::Duration::minutes(1))
+        {
+            organizations::touch_api_key(state.database.conn(), key.id, now).await?;
+        }
         return Ok(Principal::ApiKey {
             key_id: key.id,
             organization_id: key.organization_id,
