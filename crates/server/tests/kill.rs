@@ -62,10 +62,16 @@ async fn a_killed_node_loses_no_occurrence() {
                 .filter(|e| e.status == "running")
                 .count();
         }
-        running == jobs.len()
+        // "running" is recorded before the request leaves: wait until the
+        // target has seen every first attempt too, so the kill lands mid-request.
+        let received = target.received_requests().await.map_or(0, |r| r.len());
+        running == jobs.len() && received >= jobs.len()
     })
     .await;
-    assert!(all_running, "the first node took every execution");
+    assert!(
+        all_running,
+        "the first node took every execution and sent its request"
+    );
     first.kill().unwrap(); // SIGKILL: no drain, no hand-back
     first.wait().unwrap();
 
