@@ -462,6 +462,59 @@ async fn a_once_job_runs_once_and_completes() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+/// The unique (job, scheduled_for, attempt) is the last guard against a double
+/// dispatch: an occurrence already on record is neither inserted again nor run,
+/// although dispatch sends new occurrences straight to running.
+#[tokio::test]
+async fn an_occurrence_already_on_record_is_not_run_again() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let at = Utc::now() - chrono::Duration::milliseconds(100);
+    let recorded = fixture.insert_job(JobSpec::once(at, &server.uri())).await;
+    let fresh = fixture.insert_job(JobSpec::once(at, &server.uri())).await;
+    let inserted = punctual_persistence::engine::insert_execution(
+        fixture.database.conn(),
+        punctual_persistence::engine::NewExecution {
+            job_id: recorded,
+            organization_id: fixture.organization_id,
+            scheduled_for: at,
+            attempt: 1,
+            trigger: "schedule",
+            status: "skipped",
+            run_after: at,
+            error: Some("recorded by an earlier dispatch".to_owned()),
+        },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(inserted);
+
+    let engine = start(&fixture, fixture.config());
+    let both_dispatched = eventually(Duration::from_secs(10), || async {
+        fixture.job(recorded).await.next_run_at.is_none()
+            && fixture.job(fresh).await.completed_at.is_some()
+    })
+    .await;
+    engine.shutdown().await;
+    assert!(both_dispatched);
+    let executions = fixture.executions(recorded).await;
+    assert_eq!(executions.len(), 1, "no second row for the same occurrence");
+    assert_eq!(executions[0].status, "skipped");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "only the fresh job's occurrence ran");
+    let fresh_execution = fixture.executions(fresh).await;
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("webhook-id")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        fresh_execution[0].id.to_string()
+    );
+}
+
 /// A name (not an IP literal) that the system resolver maps to loopback.
 fn loopback_name() -> String {
     let hostname = std::fs::read_to_string("/etc/hostname")

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseBackend, QueryOrder, QuerySelect, Statement,
+    ConnectionTrait, DatabaseBackend, IntoActiveModel, QueryOrder, QuerySelect, Statement,
 };
 
 use crate::entities::{execution, job, organization};
@@ -33,8 +33,12 @@ pub async fn lock_due_jobs(
         _ => "?".to_owned(),
     };
     let sql = format!(
-        "SELECT jobs.* FROM jobs JOIN organizations ON organizations.id = jobs.organization_id \
-         WHERE jobs.next_run_at <= {} AND jobs.enabled AND organizations.suspended_at IS NULL \
+        // A subquery rather than a join with organizations, so the planner walks
+        // the next_run_at index in order and stops at the LIMIT instead of
+        // sorting every due row (a backlog made each batch O(backlog)).
+        "SELECT jobs.* FROM jobs \
+         WHERE jobs.next_run_at <= {} AND jobs.enabled \
+         AND jobs.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
          ORDER BY jobs.next_run_at LIMIT {}{lock}",
         placeholder(1),
         placeholder(2),
@@ -49,6 +53,9 @@ pub async fn lock_due_jobs(
         .all(db)
         .await?)
 }
+
+const SUSPENDED_ORGANIZATIONS: &str =
+    "SELECT organizations.id FROM organizations WHERE organizations.suspended_at IS NOT NULL";
 
 fn suspended_organizations() -> sea_orm::sea_query::SelectStatement {
     sea_orm::sea_query::Query::select()
@@ -104,88 +111,64 @@ pub struct NewExecution {
     pub error: Option<String>,
 }
 
-/// Inserts an execution unless (job, scheduled_for, attempt) exists already, the
-/// last guard against a double dispatch. Returns whether a row was inserted.
-pub async fn insert_execution(
-    db: &impl ConnectionTrait,
-    new: NewExecution,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let terminal = new.status != "pending";
-    let model = execution::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        organization_id: Set(new.organization_id),
-        job_id: Set(new.job_id),
-        scheduled_for: Set(new.scheduled_for),
-        attempt: Set(new.attempt),
-        trigger: Set(new.trigger.to_owned()),
-        status: Set(new.status.to_owned()),
-        run_after: Set(new.run_after),
-        started_at: Set(None),
-        finished_at: Set(terminal.then_some(now)),
-        duration_ms: Set(None),
-        lag_ms: Set(None),
-        status_code: Set(None),
-        response_body: Set(None),
-        error: Set(new.error),
-        node_id: Set(None),
-        lease_expires_at: Set(None),
-        created_at: Set(now),
-    };
-    let inserted = execution::Entity::insert(model)
-        .on_conflict(
-            OnConflict::columns([
-                execution::Column::JobId,
-                execution::Column::ScheduledFor,
-                execution::Column::Attempt,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(inserted == 1)
+/// A node's hold on an execution it runs.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The node running it.
+    pub node_id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Until when it is the node's without renewal.
+    pub expires_at: DateTime<Utc>,
 }
 
-/// Inserts many executions in one statement per chunk, skipping any whose
-/// (job, scheduled_for, attempt) exists already.
-pub async fn insert_executions(
-    db: &impl ConnectionTrait,
-    rows: Vec<NewExecution>,
-    now: DateTime<Utc>,
-) -> Result<()> {
+/// The row a new execution becomes: `pending` (or terminal, e.g. `skipped`), or
+/// `running` under `lease`.
+fn execution_row(new: NewExecution, now: DateTime<Utc>, lease: Option<&Lease>) -> execution::Model {
+    let terminal = new.status != "pending";
+    let (status, node_id, started_at, lease_expires_at) = match lease {
+        Some(lease) => (
+            "running".to_owned(),
+            Some(lease.node_id.clone()),
+            Some(lease.started_at),
+            Some(lease.expires_at),
+        ),
+        None => (new.status.to_owned(), None, None, None),
+    };
+    execution::Model {
+        id: Uuid::now_v7(),
+        organization_id: new.organization_id,
+        job_id: new.job_id,
+        scheduled_for: new.scheduled_for,
+        attempt: new.attempt,
+        trigger: new.trigger.to_owned(),
+        status,
+        run_after: new.run_after,
+        started_at,
+        finished_at: (terminal && lease.is_none()).then_some(now),
+        duration_ms: None,
+        lag_ms: None,
+        status_code: None,
+        response_body: None,
+        error: new.error,
+        node_id,
+        lease_expires_at,
+        created_at: now,
+    }
+}
+
+/// Inserts rows in multi-row statements, skipping any whose (job,
+/// scheduled_for, attempt) exists already — the last guard against a double
+/// dispatch. Returns how many were inserted.
+async fn insert_rows(db: &impl ConnectionTrait, rows: &[execution::Model]) -> Result<u64> {
     // SQLite caps bound parameters per statement; 18 columns × 500 rows stays under.
     const CHUNK: usize = 500;
-    let models: Vec<execution::ActiveModel> = rows
-        .into_iter()
-        .map(|new| {
-            let terminal = new.status != "pending";
-            execution::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                organization_id: Set(new.organization_id),
-                job_id: Set(new.job_id),
-                scheduled_for: Set(new.scheduled_for),
-                attempt: Set(new.attempt),
-                trigger: Set(new.trigger.to_owned()),
-                status: Set(new.status.to_owned()),
-                run_after: Set(new.run_after),
-                started_at: Set(None),
-                finished_at: Set(terminal.then_some(now)),
-                duration_ms: Set(None),
-                lag_ms: Set(None),
-                status_code: Set(None),
-                response_body: Set(None),
-                error: Set(new.error),
-                node_id: Set(None),
-                lease_expires_at: Set(None),
-                created_at: Set(now),
-            }
-        })
-        .collect();
-    let mut models = models.into_iter().peekable();
-    while models.peek().is_some() {
-        let chunk: Vec<_> = models.by_ref().take(CHUNK).collect();
-        execution::Entity::insert_many(chunk)
+    let mut inserted = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let models = chunk
+            .iter()
+            .map(|row| row.clone().into_active_model().reset_all());
+        inserted += execution::Entity::insert_many(models)
             .on_conflict(
                 OnConflict::columns([
                     execution::Column::JobId,
@@ -198,7 +181,69 @@ pub async fn insert_executions(
             .exec_without_returning(db)
             .await?;
     }
+    Ok(inserted)
+}
+
+/// Inserts an execution unless (job, scheduled_for, attempt) exists already, the
+/// last guard against a double dispatch. Returns whether a row was inserted.
+pub async fn insert_execution(
+    db: &impl ConnectionTrait,
+    new: NewExecution,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(insert_rows(db, &[execution_row(new, now, None)]).await? == 1)
+}
+
+/// Inserts many executions in one statement per chunk, skipping any whose
+/// (job, scheduled_for, attempt) exists already.
+pub async fn insert_executions(
+    db: &impl ConnectionTrait,
+    rows: Vec<NewExecution>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|new| execution_row(new, now, None))
+        .collect();
+    insert_rows(db, &rows).await?;
     Ok(())
+}
+
+/// Inserts occurrences already `running` under `lease` — dispatch straight to
+/// running, without a claim round — and returns the rows inserted. One whose
+/// (job, scheduled_for, attempt) exists already is not inserted and must not run.
+pub async fn insert_running_executions(
+    db: &impl ConnectionTrait,
+    rows: Vec<NewExecution>,
+    lease: &Lease,
+    now: DateTime<Utc>,
+) -> Result<Vec<execution::Model>> {
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|new| execution_row(new, now, Some(lease)))
+        .collect();
+    let inserted = insert_rows(db, &rows).await?;
+    if inserted == rows.len() as u64 {
+        return Ok(rows);
+    }
+    // Rare: some occurrence existed. Keep only the rows that are ours.
+    let mut ours = std::collections::HashSet::new();
+    for chunk in rows.chunks(500) {
+        let ids: Vec<Uuid> = chunk.iter().map(|row| row.id).collect();
+        ours.extend(
+            execution::Entity::find()
+                .select_only()
+                .column(execution::Column::Id)
+                .filter(execution::Column::Id.is_in(ids))
+                .into_tuple::<Uuid>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|row| ours.contains(&row.id))
+        .collect())
 }
 
 /// Moves many jobs to their next occurrences: one statement per distinct time
@@ -311,8 +356,9 @@ pub async fn claim_runnable_executions(
         _ => ("", ["?", "?"]),
     };
     let sql = format!(
-        "SELECT executions.* FROM executions JOIN organizations ON organizations.id = executions.organization_id \
-         WHERE executions.status = 'pending' AND executions.run_after <= {} AND organizations.suspended_at IS NULL \
+        "SELECT executions.* FROM executions \
+         WHERE executions.status = 'pending' AND executions.run_after <= {} \
+         AND executions.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
          ORDER BY executions.run_after LIMIT {}{lock}",
         p[0], p[1]
     );
@@ -453,6 +499,136 @@ pub async fn record_outcome(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Placeholders numbered as the backend wants them, with their values.
+struct Parameters {
+    backend: DatabaseBackend,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Parameters {
+    fn new(backend: DatabaseBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DatabaseBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    fn list(&mut self, ids: &[Uuid]) -> String {
+        ids.iter()
+            .map(|id| self.bind(*id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+async fn returned_ids(db: &impl ConnectionTrait, statement: Statement) -> Result<Vec<Uuid>> {
+    db.query_all(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            row.try_get::<Uuid>("", "id")
+                .map_err(PersistenceError::from)
+        })
+        .collect()
+}
+
+/// Records the outcomes of many executions this node runs in one statement per
+/// chunk (what [`record_outcome`] does for one); returns the ids recorded. The
+/// others were canceled or rescued meanwhile and are left as they are.
+pub async fn record_outcomes(
+    db: &impl ConnectionTrait,
+    node_id: &str,
+    outcomes: &[(Uuid, AttemptOutcome)],
+) -> Result<Vec<Uuid>> {
+    // 8 parameters a row: well under SQLite's and PostgreSQL's limits.
+    const CHUNK: usize = 256;
+    let mut recorded = Vec::with_capacity(outcomes.len());
+    for chunk in outcomes.chunks(CHUNK) {
+        let mut p = Parameters::new(db.get_database_backend());
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|(id, outcome)| {
+                format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {})",
+                    p.bind(*id),
+                    p.bind(outcome.status),
+                    p.bind(outcome.finished_at),
+                    p.bind(outcome.duration_ms),
+                    p.bind(outcome.lag_ms),
+                    p.bind(outcome.status_code),
+                    p.bind(outcome.response_body.clone()),
+                    p.bind(outcome.error.clone()),
+                )
+            })
+            .collect();
+        let node = p.bind(node_id);
+        let sql = format!(
+            "WITH outcome (eid, status, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
+             AS (VALUES {}) \
+             UPDATE executions SET status = outcome.status, finished_at = outcome.finished_at, \
+             duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, \
+             status_code = outcome.status_code, response_body = outcome.response_body, \
+             error = outcome.error, lease_expires_at = NULL \
+             FROM outcome WHERE executions.id = outcome.eid \
+             AND executions.status = 'running' AND executions.node_id = {node} RETURNING id",
+            rows.join(", ")
+        );
+        recorded.extend(returned_ids(db, p.statement(sql)).await?);
+    }
+    Ok(recorded)
+}
+
+/// Ends the failure streaks of these jobs after successes; returns the jobs
+/// that had one (they recovered).
+pub async fn reset_failure_streaks(
+    db: &impl ConnectionTrait,
+    job_ids: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    let mut recovered = Vec::new();
+    for chunk in job_ids.chunks(500) {
+        let mut p = Parameters::new(db.get_database_backend());
+        let sql = format!(
+            "UPDATE jobs SET consecutive_failures = 0 \
+             WHERE consecutive_failures > 0 AND id IN ({}) RETURNING id",
+            p.list(chunk)
+        );
+        recovered.extend(returned_ids(db, p.statement(sql)).await?);
+    }
+    Ok(recovered)
+}
+
+/// Marks once-jobs finished.
+pub async fn complete_jobs(
+    db: &impl ConnectionTrait,
+    job_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for chunk in job_ids.chunks(500) {
+        job::Entity::update_many()
+            .col_expr(job::Column::CompletedAt, Expr::value(Some(now)))
+            .col_expr(
+                job::Column::NextRunAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(job::Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Records a failed occurrence on its job; past `auto_disable_after` consecutive

@@ -319,13 +319,17 @@ impl Inner {
 
     /// Claims due jobs and writes their occurrences, advancing `next_run_at`, in
     /// one transaction.
-    async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<usize> {
+    async fn dispatch_due(self: &Arc<Self>, now: DateTime<Utc>) -> Result<usize> {
         let transaction = self.database.begin_write().await?;
         let jobs = store::lock_due_jobs(&transaction, now, self.config.dispatch_batch).await?;
         let mut to_cancel = Vec::new();
         let mut skipped = 0u64;
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
             .unwrap_or(chrono::Duration::seconds(60));
+        // Occurrences due now go straight to running on this node while it has
+        // free slots: no pending row, and no claim round before they start.
+        let mut free = self.permits.available_permits();
+        let mut start_now = Vec::new();
         let mut occurrences = Vec::with_capacity(jobs.len());
         let mut next_runs = Vec::with_capacity(jobs.len());
         let mut completed = Vec::new();
@@ -358,7 +362,12 @@ impl Inner {
             if plan.execution.status == "skipped" {
                 skipped += 1;
             }
-            occurrences.push(plan.execution);
+            if free > 0 && plan.execution.status == "pending" && plan.execution.run_after <= now {
+                free -= 1;
+                start_now.push(plan.execution);
+            } else {
+                occurrences.push(plan.execution);
+            }
             next_runs.push((job.id, plan.next_run_at));
             if plan.completes_job {
                 completed.push(job.id);
@@ -366,11 +375,21 @@ impl Inner {
         }
         // Written in bulk: a herd of jobs due at one instant costs a few statements.
         store::insert_executions(&transaction, occurrences, now).await?;
+        let lease = self.lease_from(now);
+        let started =
+            store::insert_running_executions(&transaction, start_now, &lease, now).await?;
+        let claimed: Vec<ClaimedExecution> = started
+            .into_iter()
+            .filter_map(|execution| {
+                let job = jobs.iter().find(|job| job.id == execution.job_id)?.clone();
+                Some(ClaimedExecution { execution, job })
+            })
+            .collect();
+        let claimed = self.apply_quota(&transaction, claimed, now).await?;
         store::set_next_runs(&transaction, next_runs).await?;
-        for job in completed {
-            store::complete_job(&transaction, job, now).await?;
-        }
+        store::complete_jobs(&transaction, &completed, now).await?;
         transaction.commit().await?;
+        self.spawn_claimed(claimed);
         if !jobs.is_empty() {
             metrics::histogram!("punctual_dispatch_batch_size").record(jobs.len() as f64);
             metrics::counter!("punctual_occurrences_dispatched_total").increment(jobs.len() as u64);
@@ -394,21 +413,36 @@ impl Inner {
             return Ok((0, 0));
         }
         let limit = free.min(self.config.dispatch_batch as usize);
-        let lease_until = now
-            + chrono::Duration::from_std(self.config.lease)
-                .unwrap_or(chrono::Duration::seconds(30));
+        let lease = self.lease_from(now);
         let transaction = self.database.begin_write().await?;
         let claimed = store::claim_runnable_executions(
             &transaction,
             now,
             &self.config.node_id,
-            lease_until,
+            lease.expires_at,
             limit as u64,
         )
         .await?;
         let claimed = self.apply_quota(&transaction, claimed, now).await?;
         transaction.commit().await?;
         let started = claimed.len();
+        self.spawn_claimed(claimed);
+        Ok((started, limit))
+    }
+
+    /// This node's lease on an execution starting at `now`.
+    fn lease_from(&self, now: DateTime<Utc>) -> store::Lease {
+        store::Lease {
+            node_id: self.config.node_id.clone(),
+            started_at: now,
+            expires_at: now
+                + chrono::Duration::from_std(self.config.lease)
+                    .unwrap_or(chrono::Duration::seconds(30)),
+        }
+    }
+
+    /// Runs executions claimed by this node, each in a slot of the pool.
+    fn spawn_claimed(self: &Arc<Self>, claimed: Vec<ClaimedExecution>) {
         for claim in claimed {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 // Cannot happen (we claimed at most the free permits); hand it back
@@ -424,7 +458,6 @@ impl Inner {
             self.tasks
                 .spawn(self.clone().run_execution(claim, token, permit));
         }
-        Ok((started, limit))
     }
 
     /// Counts claimed executions against their organizations' monthly quotas;
@@ -603,91 +636,87 @@ impl Inner {
     }
 
     /// Records a batch of finished attempts in one transaction (group commit):
-    /// one fsync for many outcomes.
+    /// one fsync and a few set-based statements for many outcomes. An attempt
+    /// canceled or taken over meanwhile is not recorded (nothing is written).
     async fn record_batch(&self, batch: &[Completion]) -> Result<()> {
-        let transaction = self.database.begin_write().await?;
-        let mut recorded = Vec::with_capacity(batch.len());
-        for completion in batch {
-            let status = self
-                .finish_in(
-                    &transaction,
-                    &completion.claim,
-                    &completion.result,
-                    completion.started,
+        let finished = self.clock.now();
+        let outcomes: Vec<(Uuid, AttemptOutcome)> = batch
+            .iter()
+            .map(|completion| {
+                (
+                    completion.claim.execution.id,
+                    outcome_of(completion, finished),
                 )
-                .await?;
-            recorded.push(status);
+            })
+            .collect();
+        let transaction = self.database.begin_write().await?;
+        let recorded: std::collections::HashSet<Uuid> =
+            store::record_outcomes(&transaction, &self.config.node_id, &outcomes)
+                .await?
+                .into_iter()
+                .collect();
+        let is_recorded = |c: &&Completion| recorded.contains(&c.claim.execution.id);
+        let (succeeded, failed): (Vec<&Completion>, Vec<&Completion>) = batch
+            .iter()
+            .filter(is_recorded)
+            .partition(|c| c.result.status == DeliveryStatus::Success);
+
+        let mut succeeded_jobs: Vec<Uuid> =
+            succeeded.iter().map(|c| c.claim.execution.job_id).collect();
+        succeeded_jobs.sort();
+        succeeded_jobs.dedup();
+        for job_id in store::reset_failure_streaks(&transaction, &succeeded_jobs).await? {
+            let Some(completion) = succeeded
+                .iter()
+                .find(|c| c.claim.execution.job_id == job_id)
+            else {
+                continue;
+            };
+            let detail = "The job succeeded again after failing.";
+            notify(
+                &transaction,
+                completion.claim.execution.organization_id,
+                Some(&completion.claim.job),
+                NotificationKind::Recovery,
+                detail,
+                self.coalesce(),
+                finished,
+            )
+            .await?;
+            self.queued_notifications();
+        }
+        let once_jobs: Vec<Uuid> = succeeded
+            .iter()
+            .filter(|c| c.claim.job.schedule_kind == "once")
+            .map(|c| c.claim.execution.job_id)
+            .collect();
+        store::complete_jobs(&transaction, &once_jobs, finished).await?;
+        for completion in &failed {
+            self.after_failed_attempt(
+                &transaction,
+                &completion.claim,
+                finished,
+                completion.result.retry_after,
+                false,
+            )
+            .await?;
         }
         transaction.commit().await?;
-        for (completion, status) in batch.iter().zip(recorded) {
-            let Some(status) = status else { continue };
-            let lag = (completion.started - completion.claim.execution.run_after)
-                .num_milliseconds()
-                .max(0);
-            metrics::counter!("punctual_executions_total", "status" => status).increment(1);
-            metrics::histogram!("punctual_execution_lag_seconds").record(lag as f64 / 1000.0);
+
+        for (completion, (_, outcome)) in batch.iter().zip(&outcomes) {
+            let execution = &completion.claim.execution;
+            if !recorded.contains(&execution.id) {
+                tracing::info!(execution_id = %execution.id, "execution was canceled or taken over meanwhile; outcome dropped");
+                continue;
+            }
+            tracing::info!(execution_id = %execution.id, job_id = %execution.job_id, org_id = %execution.organization_id, attempt = execution.attempt, status = outcome.status, status_code = ?outcome.status_code, duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, "execution finished");
+            metrics::counter!("punctual_executions_total", "status" => outcome.status).increment(1);
+            metrics::histogram!("punctual_execution_lag_seconds")
+                .record(outcome.lag_ms as f64 / 1000.0);
             metrics::histogram!("punctual_execution_duration_seconds")
                 .record(completion.result.duration.as_secs_f64());
         }
         Ok(())
-    }
-
-    /// Records an attempt and what follows from it (a retry, the end of the
-    /// occurrence, a reset or growth of the failure streak, auto-disable) inside
-    /// `db`'s transaction. None when the execution was canceled or taken over
-    /// meanwhile (nothing is written then).
-    async fn finish_in(
-        &self,
-        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
-        claim: &ClaimedExecution,
-        result: &DeliveryResult,
-        started: DateTime<Utc>,
-    ) -> Result<Option<&'static str>> {
-        let execution = &claim.execution;
-        let finished = self.clock.now();
-        let status = match result.status {
-            DeliveryStatus::Success => "success",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Timeout => "timeout",
-        };
-        let lag = started - execution.run_after;
-        let outcome = AttemptOutcome {
-            status,
-            finished_at: finished,
-            duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
-            lag_ms: lag.num_milliseconds().max(0),
-            status_code: result.status_code.map(i32::from),
-            response_body: result.body.clone(),
-            error: result.error.clone(),
-        };
-        if !store::record_outcome(db, execution.id, &self.config.node_id, &outcome).await? {
-            tracing::info!(execution_id = %execution.id, "execution was canceled or taken over meanwhile; outcome dropped");
-            return Ok(None);
-        }
-        if result.status == DeliveryStatus::Success {
-            if store::reset_failure_streak(db, execution.job_id).await? {
-                let detail = "The job succeeded again after failing.";
-                notify(
-                    db,
-                    execution.organization_id,
-                    Some(&claim.job),
-                    NotificationKind::Recovery,
-                    detail,
-                    self.coalesce(),
-                    finished,
-                )
-                .await?;
-                self.queued_notifications();
-            }
-            if claim.job.schedule_kind == "once" {
-                store::complete_job(db, execution.job_id, finished).await?;
-            }
-        } else {
-            self.after_failed_attempt(db, claim, finished, result.retry_after, false)
-                .await?;
-        }
-        tracing::info!(execution_id = %execution.id, status, status_code = ?result.status_code, duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, "execution finished");
-        Ok(Some(status))
     }
 
     /// A failed attempt: the next attempt after a backoff, or the end of the
@@ -830,6 +859,27 @@ impl Inner {
             }
         }
         self.tasks.wait().await;
+    }
+}
+
+/// The row an attempt's result becomes.
+fn outcome_of(completion: &Completion, finished: DateTime<Utc>) -> AttemptOutcome {
+    let result = &completion.result;
+    let status = match result.status {
+        DeliveryStatus::Success => "success",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Timeout => "timeout",
+    };
+    AttemptOutcome {
+        status,
+        finished_at: finished,
+        duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
+        lag_ms: (completion.started - completion.claim.execution.run_after)
+            .num_milliseconds()
+            .max(0),
+        status_code: result.status_code.map(i32::from),
+        response_body: result.body.clone(),
+        error: result.error.clone(),
     }
 }
 
