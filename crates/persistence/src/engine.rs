@@ -556,11 +556,36 @@ pub async fn record_outcomes(
 ) -> Result<Vec<Uuid>> {
     // 8 parameters a row: well under SQLite's and PostgreSQL's limits.
     const CHUNK: usize = 256;
+    let backend = db.get_database_backend();
+    let lock = match backend {
+        DatabaseBackend::Postgres => " FOR UPDATE",
+        _ => "",
+    };
     let mut recorded = Vec::with_capacity(outcomes.len());
     for chunk in outcomes.chunks(CHUNK) {
-        let mut p = Parameters::new(db.get_database_backend());
+        // First the rows still running here, locked; then the update joins on
+        // the primary key alone. With the status and node tests in the join,
+        // PostgreSQL's estimate for a young, unanalyzed table is one row and it
+        // rescans the VALUES list for every running execution: quadratic.
+        let mut p = Parameters::new(backend);
+        let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+        let sql = format!(
+            "SELECT id FROM executions WHERE id IN ({}) \
+             AND status = 'running' AND node_id = {}{lock}",
+            p.list(&ids),
+            p.bind(node_id)
+        );
+        let ours: std::collections::HashSet<Uuid> = returned_ids(db, p.statement(sql))
+            .await?
+            .into_iter()
+            .collect();
+        if ours.is_empty() {
+            continue;
+        }
+        let mut p = Parameters::new(backend);
         let rows: Vec<String> = chunk
             .iter()
+            .filter(|(id, _)| ours.contains(id))
             .map(|(id, outcome)| {
                 format!(
                     "({}, {}, {}, {}, {}, {}, {}, {})",
@@ -575,7 +600,6 @@ pub async fn record_outcomes(
                 )
             })
             .collect();
-        let node = p.bind(node_id);
         let sql = format!(
             "WITH outcome (eid, status, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
              AS (VALUES {}) \
@@ -583,11 +607,11 @@ pub async fn record_outcomes(
              duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, \
              status_code = outcome.status_code, response_body = outcome.response_body, \
              error = outcome.error, lease_expires_at = NULL \
-             FROM outcome WHERE executions.id = outcome.eid \
-             AND executions.status = 'running' AND executions.node_id = {node} RETURNING id",
+             FROM outcome WHERE executions.id = outcome.eid",
             rows.join(", ")
         );
-        recorded.extend(returned_ids(db, p.statement(sql)).await?);
+        db.execute(p.statement(sql)).await?;
+        recorded.extend(ours);
     }
     Ok(recorded)
 }

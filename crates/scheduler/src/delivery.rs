@@ -71,13 +71,19 @@ pub struct Deliverer {
 
 impl Deliverer {
     /// A client that never follows redirects, never uses a proxy, and connects
-    /// only to addresses that passed the outbound check.
-    pub fn new(allow_private_networks: bool, body_limit: usize) -> Result<Self, reqwest::Error> {
+    /// only to addresses that passed the outbound check. `max_in_flight` is how
+    /// many requests may run at once: as many connections to one host are kept
+    /// alive, so a busy target is not re-dialled for every request.
+    pub fn new(
+        allow_private_networks: bool,
+        body_limit: usize,
+        max_in_flight: usize,
+    ) -> Result<Self, reqwest::Error> {
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(CheckedResolver::new(allow_private_networks))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(max_in_flight.max(1))
             .build()?;
         Ok(Self {
             client,

@@ -144,7 +144,11 @@ const SECRET_CACHE_TTL: Duration = Duration::from_secs(5);
 impl Engine {
     /// An engine working on `database` with the system clock.
     pub fn new(database: Database, config: EngineConfig) -> Result<Self> {
-        let deliverer = Deliverer::new(config.allow_private_networks, config.response_body_limit)?;
+        let deliverer = Deliverer::new(
+            config.allow_private_networks,
+            config.response_body_limit,
+            config.max_in_flight,
+        )?;
         Ok(Self {
             database,
             clock: Arc::new(SystemClock),
