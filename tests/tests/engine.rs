@@ -515,6 +515,147 @@ async fn an_occurrence_already_on_record_is_not_run_again() {
     );
 }
 
+/// Changes a job row as the API does (the change stamped in `updated_at`).
+async fn change_job(
+    fixture: &EngineFixture,
+    id: uuid::Uuid,
+    change: impl FnOnce(&mut punctual_persistence::entities::job::ActiveModel),
+) {
+    use punctual_persistence::entities::job;
+    use punctual_persistence::sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let mut model = job::ActiveModel {
+        id: Set(id),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    change(&mut model);
+    model.update(fixture.database.conn()).await.unwrap();
+}
+
+/// Waits until the job's occurrence is claimed ahead: running on a node while
+/// nothing reached the target and the due time has not come.
+async fn claimed_ahead(
+    fixture: &EngineFixture,
+    job: uuid::Uuid,
+    due: chrono::DateTime<Utc>,
+    server: &MockServer,
+) -> bool {
+    eventually(Duration::from_secs(5), || async {
+        let executions = fixture.executions(job).await;
+        let claimed = executions.len() == 1 && executions[0].status == "running";
+        claimed && server.received_requests().await.unwrap().is_empty() && Utc::now() < due
+    })
+    .await
+}
+
+#[tokio::test]
+async fn occurrences_are_claimed_ahead_and_start_on_their_instant_never_before() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let due = Utc::now() + chrono::Duration::milliseconds(1500);
+    let job = fixture.insert_job(JobSpec::once(due, &server.uri())).await;
+    let engine = start(
+        &fixture,
+        EngineConfig {
+            lookahead: Duration::from_secs(2),
+            ..fixture.config()
+        },
+    );
+    assert!(
+        claimed_ahead(&fixture, job, due, &server).await,
+        "claimed before it was due"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture.job(job).await.completed_at.is_some()
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0].status, "success");
+    let started = executions[0].started_at.unwrap();
+    assert!(
+        started >= due,
+        "started at {started}, due at {due}: never early"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_job_paused_after_its_occurrence_was_claimed_ahead_does_not_run() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let due = Utc::now() + chrono::Duration::milliseconds(1500);
+    let job = fixture.insert_job(JobSpec::once(due, &server.uri())).await;
+    let engine = start(
+        &fixture,
+        EngineConfig {
+            lookahead: Duration::from_secs(2),
+            ..fixture.config()
+        },
+    );
+    assert!(claimed_ahead(&fixture, job, due, &server).await);
+    change_job(&fixture, job, |model| {
+        model.enabled = punctual_persistence::sea_orm::ActiveValue::Set(false);
+    })
+    .await;
+    engine.wake();
+    let given_up = eventually(Duration::from_secs(5), || async {
+        fixture.executions(job).await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(
+        (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(500),
+    )
+    .await;
+    engine.shutdown().await;
+    assert!(given_up, "the claim is given up");
+    assert!(fixture.executions(job).await.is_empty());
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing sent"
+    );
+}
+
+#[tokio::test]
+async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() {
+    let fixture = EngineFixture::new().await;
+    let old_target = target(ResponseTemplate::new(200)).await;
+    let new_target = target(ResponseTemplate::new(200)).await;
+    let due = Utc::now() + chrono::Duration::milliseconds(1500);
+    let job = fixture
+        .insert_job(JobSpec::once(due, &old_target.uri()))
+        .await;
+    let engine = start(
+        &fixture,
+        EngineConfig {
+            lookahead: Duration::from_secs(2),
+            ..fixture.config()
+        },
+    );
+    assert!(claimed_ahead(&fixture, job, due, &old_target).await);
+    let url = new_target.uri();
+    change_job(&fixture, job, |model| {
+        model.url = punctual_persistence::sea_orm::ActiveValue::Set(url);
+    })
+    .await;
+    engine.wake();
+    let delivered = eventually(Duration::from_secs(10), || async {
+        fixture.job(job).await.completed_at.is_some()
+    })
+    .await;
+    engine.shutdown().await;
+    assert!(delivered);
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 1, "the same occurrence, claimed again");
+    assert_eq!(executions[0].status, "success");
+    assert!(executions[0].started_at.unwrap() >= due);
+    assert!(old_target.received_requests().await.unwrap().is_empty());
+    assert_eq!(new_target.received_requests().await.unwrap().len(), 1);
+}
+
 /// A name (not an IP literal) that the system resolver maps to loopback.
 fn loopback_name() -> String {
     let hostname = std::fs::read_to_string("/etc/hostname")
@@ -695,6 +836,7 @@ async fn three_engines_deliver_every_occurrence_exactly_once() {
     };
     let engines: Vec<_> = (0..3).map(|_| start(&fixture, fixture.config())).collect();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let stopping = Utc::now();
     for engine in engines {
         engine.shutdown().await;
     }
@@ -718,9 +860,15 @@ async fn three_engines_deliver_every_occurrence_exactly_once() {
             *per_occurrence
                 .entry((execution.job_id, execution.scheduled_for))
                 .or_default() += 1;
+            if execution.status == "pending" {
+                // Claimed ahead and handed back at shutdown, before it was due.
+                assert!(execution.scheduled_for > stopping, "{execution:?}");
+                assert_eq!(execution.node_id, None);
+                continue;
+            }
             assert_eq!(execution.status, "success", "{:?}", execution.error);
         }
-        all.extend(executions);
+        all.extend(executions.into_iter().filter(|e| e.status == "success"));
     }
     assert!(
         per_occurrence.values().all(|count| *count == 1),

@@ -16,11 +16,15 @@ use crate::PersistenceError;
 type Result<T> = std::result::Result<T, PersistenceError>;
 
 /// Locks up to `limit` enabled jobs of unsuspended organizations whose
-/// `next_run_at` has come, earliest first. Call inside a write transaction; the
-/// rows stay locked (PostgreSQL) until it ends, and other nodes skip them.
+/// `next_run_at` has come by `now` — or comes by `horizon`, for jobs with
+/// concurrency `allow` (those may be dispatched ahead: whether a run is still
+/// in progress matters to the other policies only at the due time) — earliest
+/// first. Call inside a write transaction; the rows stay locked (PostgreSQL)
+/// until it ends, and other nodes skip them.
 pub async fn lock_due_jobs(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<job::Model>> {
     let backend = db.get_database_backend();
@@ -28,28 +32,22 @@ pub async fn lock_due_jobs(
         DatabaseBackend::Postgres => " FOR UPDATE OF jobs SKIP LOCKED",
         _ => "",
     };
-    let placeholder = |n: usize| match backend {
-        DatabaseBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    };
+    let mut p = Parameters::new(backend);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let sql = format!(
         // A subquery rather than a join with organizations, so the planner walks
         // the next_run_at index in order and stops at the LIMIT instead of
         // sorting every due row (a backlog made each batch O(backlog)).
         "SELECT jobs.* FROM jobs \
-         WHERE jobs.next_run_at <= {} AND jobs.enabled \
-         AND jobs.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
+         WHERE jobs.next_run_at <= {} AND (jobs.next_run_at <= {} OR jobs.concurrency = 'allow') \
+         AND jobs.enabled AND jobs.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
          ORDER BY jobs.next_run_at LIMIT {}{lock}",
-        placeholder(1),
-        placeholder(2),
+        p.bind(horizon.max(now)),
+        p.bind(now),
+        p.bind(limit),
     );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(job::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [now.into(), limit.into()],
-        ))
+        .from_raw_sql(p.statement(sql))
         .all(db)
         .await?)
 }
@@ -65,8 +63,9 @@ fn suspended_organizations() -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
-/// The earliest `next_run_at` of any enabled job of an unsuspended organization.
-pub async fn earliest_due_job(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
+/// The earliest `next_run_at` of any enabled job of an unsuspended organization,
+/// and whether that job may be dispatched ahead (concurrency `allow`).
+pub async fn earliest_due_job(db: &impl ConnectionTrait) -> Result<Option<(DateTime<Utc>, bool)>> {
     Ok(job::Entity::find()
         .filter(job::Column::Enabled.eq(true))
         .filter(job::Column::NextRunAt.is_not_null())
@@ -74,7 +73,7 @@ pub async fn earliest_due_job(db: &impl ConnectionTrait) -> Result<Option<DateTi
         .order_by_asc(job::Column::NextRunAt)
         .one(db)
         .await?
-        .and_then(|j| j.next_run_at))
+        .and_then(|j| Some((j.next_run_at?, j.concurrency == "allow"))))
 }
 
 /// The earliest `run_after` of a pending execution.
@@ -447,6 +446,9 @@ pub async fn renew_leases(
 pub struct AttemptOutcome {
     /// `success`, `failed`, `timeout` or `canceled`.
     pub status: &'static str,
+    /// When the request started (an execution dispatched ahead is claimed
+    /// before it starts).
+    pub started_at: DateTime<Utc>,
     /// When it ended.
     pub finished_at: DateTime<Utc>,
     /// How long the request took.
@@ -471,6 +473,10 @@ pub async fn record_outcome(
 ) -> Result<bool> {
     let result = execution::Entity::update_many()
         .col_expr(execution::Column::Status, Expr::value(outcome.status))
+        .col_expr(
+            execution::Column::StartedAt,
+            Expr::value(Some(outcome.started_at)),
+        )
         .col_expr(
             execution::Column::FinishedAt,
             Expr::value(Some(outcome.finished_at)),
@@ -554,7 +560,7 @@ pub async fn record_outcomes(
     node_id: &str,
     outcomes: &[(Uuid, AttemptOutcome)],
 ) -> Result<Vec<Uuid>> {
-    // 8 parameters a row: well under SQLite's and PostgreSQL's limits.
+    // 9 parameters a row: well under SQLite's and PostgreSQL's limits.
     const CHUNK: usize = 256;
     let backend = db.get_database_backend();
     let lock = match backend {
@@ -588,9 +594,10 @@ pub async fn record_outcomes(
             .filter(|(id, _)| ours.contains(id))
             .map(|(id, outcome)| {
                 format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {})",
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {})",
                     p.bind(*id),
                     p.bind(outcome.status),
+                    p.bind(outcome.started_at),
                     p.bind(outcome.finished_at),
                     p.bind(outcome.duration_ms),
                     p.bind(outcome.lag_ms),
@@ -601,9 +608,10 @@ pub async fn record_outcomes(
             })
             .collect();
         let sql = format!(
-            "WITH outcome (eid, status, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
+            "WITH outcome (eid, status, started_at, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
              AS (VALUES {}) \
-             UPDATE executions SET status = outcome.status, finished_at = outcome.finished_at, \
+             UPDATE executions SET status = outcome.status, started_at = outcome.started_at, \
+             finished_at = outcome.finished_at, \
              duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, \
              status_code = outcome.status_code, response_body = outcome.response_body, \
              error = outcome.error, lease_expires_at = NULL \
@@ -649,6 +657,71 @@ pub async fn complete_jobs(
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .filter(job::Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// When each of these jobs was last changed and whether it is enabled; a job
+/// that no longer exists is absent.
+pub async fn job_versions(
+    db: &impl ConnectionTrait,
+    job_ids: &[Uuid],
+) -> Result<Vec<(Uuid, DateTime<Utc>, bool)>> {
+    let mut versions = Vec::with_capacity(job_ids.len());
+    for chunk in job_ids.chunks(500) {
+        versions.extend(
+            job::Entity::find()
+                .select_only()
+                .column(job::Column::Id)
+                .column(job::Column::UpdatedAt)
+                .column(job::Column::Enabled)
+                .filter(job::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple::<(Uuid, DateTime<Utc>, bool)>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(versions)
+}
+
+/// Gives up executions this node claimed ahead and has not started: those in
+/// `to_pending` go back to `pending` (any node claims them when due, with the
+/// job as it is then), those in `to_delete` are removed (their job was paused
+/// or deleted before they were due: they never ran).
+pub async fn release_claims(
+    db: &impl ConnectionTrait,
+    node_id: &str,
+    to_pending: &[Uuid],
+    to_delete: &[Uuid],
+) -> Result<()> {
+    for chunk in to_pending.chunks(500) {
+        execution::Entity::update_many()
+            .col_expr(execution::Column::Status, Expr::value("pending"))
+            .col_expr(
+                execution::Column::NodeId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                execution::Column::StartedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                execution::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(execution::Column::Id.is_in(chunk.to_vec()))
+            .filter(execution::Column::Status.eq("running"))
+            .filter(execution::Column::NodeId.eq(node_id))
+            .exec(db)
+            .await?;
+    }
+    for chunk in to_delete.chunks(500) {
+        execution::Entity::delete_many()
+            .filter(execution::Column::Id.is_in(chunk.to_vec()))
+            .filter(execution::Column::Status.eq("running"))
+            .filter(execution::Column::NodeId.eq(node_id))
             .exec(db)
             .await?;
     }

@@ -57,6 +57,12 @@ pub struct EngineConfig {
     pub retention_interval: Duration,
     /// Executions deleted per pruning statement.
     pub retention_batch: u64,
+    /// How long before their due time occurrences of `allow` jobs are
+    /// dispatched and claimed, so that their requests start on the instant
+    /// rather than after the database work (zero: dispatch when due).
+    pub lookahead: Duration,
+    /// Occurrences this node holds claimed ahead of their due time, at most.
+    pub max_claimed_ahead: usize,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +83,8 @@ impl Default for EngineConfig {
             notification_coalesce: Duration::from_secs(600),
             retention_interval: Duration::from_secs(60),
             retention_batch: 500,
+            lookahead: Duration::from_secs(2),
+            max_claimed_ahead: 20_000,
         }
     }
 }
@@ -120,8 +128,16 @@ pub(crate) struct Inner {
     pub(crate) in_flight: Mutex<HashMap<Uuid, CancellationToken>>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) tasks: TaskTracker,
-    pub(crate) completions: mpsc::UnboundedSender<Completion>,
+    pub(crate) completions: mpsc::Sender<Completion>,
     pub(crate) secret_cache: Mutex<HashMap<Uuid, CachedSecrets>>,
+    /// Room for occurrences claimed ahead of their due time.
+    pub(crate) ahead: Arc<Semaphore>,
+    /// Claimed ahead and not started: execution id → (job id, the job's
+    /// `updated_at` when claimed). A change to the job before the start gives
+    /// the claim up (see [`Inner::revalidate_ahead`]).
+    pub(crate) waiting: Mutex<HashMap<Uuid, (Uuid, DateTime<Utc>)>>,
+    /// Told when jobs may have changed (this node's API, or another node's).
+    pub(crate) jobs_changed: Notify,
 }
 
 /// An organization's signing secrets and when they were read.
@@ -135,8 +151,18 @@ pub(crate) struct Completion {
     done: oneshot::Sender<()>,
 }
 
+/// What a spawned execution holds: a slot to run in now, or (claimed ahead)
+/// room among the executions waiting for their time.
+pub(crate) enum Slot {
+    Running(OwnedSemaphorePermit),
+    Ahead(Option<OwnedSemaphorePermit>),
+}
+
 /// Completions recorded per transaction, at most.
 const RECORD_BATCH: usize = 256;
+/// Finished requests waiting to be recorded, at most: past it a finishing
+/// execution keeps its slot until there is room (backpressure).
+const RECORD_QUEUE: usize = 4 * RECORD_BATCH;
 /// How long an organization's signing secrets are reused before being re-read;
 /// a rotation keeps the old secret valid for 24 h, so this is never a gap.
 const SECRET_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -176,9 +202,12 @@ impl Engine {
     /// the other nodes too.
     pub fn start(self, external_wake: Option<Arc<Notify>>) -> EngineHandle {
         let stop = CancellationToken::new();
-        let (completions, completed) = mpsc::unbounded_channel();
+        let (completions, completed) = mpsc::channel(RECORD_QUEUE);
         let inner = Arc::new(Inner {
             completions,
+            ahead: Arc::new(Semaphore::new(self.config.max_claimed_ahead)),
+            waiting: Mutex::new(HashMap::new()),
+            jobs_changed: Notify::new(),
             secret_cache: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             database: self.database,
@@ -201,6 +230,7 @@ impl Engine {
             )),
             tokio::spawn(prune_history(inner.clone(), stop.clone())),
             tokio::spawn(record_completions(inner.clone(), completed)),
+            tokio::spawn(revalidator(inner.clone(), stop.clone())),
         ];
         if let Some(external) = external_wake {
             helpers.push(tokio::spawn(forward_wakeups(
@@ -228,9 +258,11 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Makes the engine look for work now.
+    /// Makes the engine look for work now, and check the occurrences it
+    /// claimed ahead against their jobs (call it after changing jobs).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+        self.inner.jobs_changed.notify_one();
     }
 
     /// This node's id.
@@ -306,7 +338,12 @@ impl Inner {
             return self.config.max_idle;
         }
         let db = self.database.conn();
-        let due = store::earliest_due_job(db).await.ok().flatten();
+        let lookahead = chrono::Duration::from_std(self.config.lookahead).unwrap_or_default();
+        let due = store::earliest_due_job(db)
+            .await
+            .ok()
+            .flatten()
+            .map(|(at, ahead)| if ahead { at - lookahead } else { at });
         let pending = store::earliest_pending_execution(db).await.ok().flatten();
         let earliest = match (due, pending) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -324,15 +361,19 @@ impl Inner {
     /// Claims due jobs and writes their occurrences, advancing `next_run_at`, in
     /// one transaction.
     async fn dispatch_due(self: &Arc<Self>, now: DateTime<Utc>) -> Result<usize> {
+        let horizon = now + chrono::Duration::from_std(self.config.lookahead).unwrap_or_default();
         let transaction = self.database.begin_write().await?;
-        let jobs = store::lock_due_jobs(&transaction, now, self.config.dispatch_batch).await?;
+        let jobs =
+            store::lock_due_jobs(&transaction, now, horizon, self.config.dispatch_batch).await?;
         let mut to_cancel = Vec::new();
         let mut skipped = 0u64;
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
             .unwrap_or(chrono::Duration::seconds(60));
         // Occurrences due now go straight to running on this node while it has
         // free slots: no pending row, and no claim round before they start.
+        // Those due within the look-ahead are claimed too, and start on time.
         let mut free = self.permits.available_permits();
+        let mut ahead_free = self.ahead.available_permits();
         let mut start_now = Vec::new();
         let mut occurrences = Vec::with_capacity(jobs.len());
         let mut next_runs = Vec::with_capacity(jobs.len());
@@ -366,8 +407,12 @@ impl Inner {
             if plan.execution.status == "skipped" {
                 skipped += 1;
             }
-            if free > 0 && plan.execution.status == "pending" && plan.execution.run_after <= now {
+            let pending = plan.execution.status == "pending";
+            if pending && plan.execution.run_after <= now && free > 0 {
                 free -= 1;
+                start_now.push(plan.execution);
+            } else if pending && plan.execution.run_after > now && ahead_free > 0 {
+                ahead_free -= 1;
                 start_now.push(plan.execution);
             } else {
                 occurrences.push(plan.execution);
@@ -445,23 +490,88 @@ impl Inner {
         }
     }
 
-    /// Runs executions claimed by this node, each in a slot of the pool.
+    /// Runs executions claimed by this node, each in a slot of the pool; one
+    /// due later waits for its time, then for a slot.
     fn spawn_claimed(self: &Arc<Self>, claimed: Vec<ClaimedExecution>) {
+        let now = self.clock.now();
         for claim in claimed {
-            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                // Cannot happen (we claimed at most the free permits); hand it back
-                // through lease expiry rather than run it unbounded.
-                tracing::warn!(execution_id = %claim.execution.id, "no free slot for a claimed execution");
-                continue;
-            };
             let token = CancellationToken::new();
             if let Ok(mut in_flight) = self.in_flight.lock() {
                 in_flight.insert(claim.execution.id, token.clone());
             }
             metrics::gauge!("punctual_executions_in_flight").increment(1.0);
+            let slot = if claim.execution.run_after > now {
+                if let Ok(mut waiting) = self.waiting.lock() {
+                    waiting.insert(claim.execution.id, (claim.job.id, claim.job.updated_at));
+                }
+                Slot::Ahead(self.ahead.clone().try_acquire_owned().ok())
+            } else {
+                match self.permits.clone().try_acquire_owned() {
+                    Ok(permit) => Slot::Running(permit),
+                    // Taken meanwhile by an execution claimed ahead: wait for one.
+                    Err(_) => Slot::Ahead(None),
+                }
+            };
             self.tasks
-                .spawn(self.clone().run_execution(claim, token, permit));
+                .spawn(self.clone().run_execution(claim, token, slot));
         }
+    }
+
+    /// Gives up the claims made ahead whose job changed since: back to pending
+    /// (claimed again when due, with the job as it is then), or deleted when the
+    /// job was paused or deleted.
+    async fn revalidate_ahead(&self) -> Result<usize> {
+        let snapshot: Vec<(Uuid, Uuid, DateTime<Utc>)> = match self.waiting.lock() {
+            Ok(waiting) => waiting
+                .iter()
+                .map(|(id, (job, updated))| (*id, *job, *updated))
+                .collect(),
+            Err(_) => return Ok(0),
+        };
+        if snapshot.is_empty() {
+            return Ok(0);
+        }
+        let mut job_ids: Vec<Uuid> = snapshot.iter().map(|(_, job, _)| *job).collect();
+        job_ids.sort();
+        job_ids.dedup();
+        let versions: HashMap<Uuid, (DateTime<Utc>, bool)> =
+            store::job_versions(self.database.conn(), &job_ids)
+                .await?
+                .into_iter()
+                .map(|(id, updated, enabled)| (id, (updated, enabled)))
+                .collect();
+        let mut to_pending = Vec::new();
+        let mut to_delete = Vec::new();
+        {
+            let Ok(mut waiting) = self.waiting.lock() else {
+                return Ok(0);
+            };
+            let in_flight = self.in_flight.lock().ok();
+            for (id, job, updated) in snapshot {
+                let verdict = match versions.get(&job) {
+                    Some((now_updated, true)) if *now_updated == updated => continue,
+                    Some((_, true)) => &mut to_pending,
+                    _ => &mut to_delete,
+                };
+                // Still waiting (not started): from now on it never will here.
+                if waiting.remove(&id).is_some() {
+                    if let Some(token) = in_flight.as_ref().and_then(|m| m.get(&id)) {
+                        token.cancel();
+                    }
+                    verdict.push(id);
+                }
+            }
+        }
+        if to_pending.is_empty() && to_delete.is_empty() {
+            return Ok(0);
+        }
+        let transaction = self.database.begin_write().await?;
+        store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete).await?;
+        transaction.commit().await?;
+        if !to_pending.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(to_pending.len() + to_delete.len())
     }
 
     /// Counts claimed executions against their organizations' monthly quotas;
@@ -560,7 +670,7 @@ impl Inner {
         self: Arc<Self>,
         claim: ClaimedExecution,
         token: CancellationToken,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
     ) {
         let execution = &claim.execution;
         let span = tracing::info_span!(
@@ -570,53 +680,101 @@ impl Inner {
             org_id = %execution.organization_id,
             attempt = execution.attempt,
         );
-        async {
-            let started = self.clock.now();
-            let secrets = self
-                .signing_secrets(execution.organization_id, started)
-                .await;
-            let delivery = Delivery {
-                message_id: execution.id.to_string(),
-                url: &claim.job.url,
-                method: &claim.job.method,
-                headers_json: &claim.job.headers,
-                body: claim.job.body.as_deref(),
-                timeout: Duration::from_millis(
-                    u64::try_from(claim.job.timeout_ms).unwrap_or(30_000),
-                ),
-                signing_secrets: &secrets,
-                now: started,
-            };
-            let result = tokio::select! {
-                result = self.deliverer.deliver(&delivery) => Some(result),
-                _ = token.cancelled() => None,
-            };
-            match result {
-                Some(result) => {
-                    let (done, recorded) = oneshot::channel();
-                    let completion = Completion {
-                        claim: claim.clone(),
-                        result,
-                        started,
-                        done,
-                    };
-                    if self.completions.send(completion).is_ok() {
-                        // The slot is held until the outcome is committed: backpressure
-                        // when the database is slower than the targets.
-                        let _ = recorded.await;
-                    }
-                }
-                None => tracing::info!("execution stopped: canceled, taken over, or shutting down"),
+        let permit = match slot {
+            Slot::Running(permit) => Some(permit),
+            Slot::Ahead(room) => {
+                let permit = self.wait_for_start(&claim, &token).await;
+                drop(room);
+                permit
+            }
+        };
+        match permit {
+            Some(permit) => self.execute(&claim, &token, permit).instrument(span).await,
+            None => {
+                tracing::info!(execution_id = %execution.id, "execution given up before its start")
             }
         }
-        .instrument(span)
-        .await;
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.remove(&claim.execution.id);
         }
         metrics::gauge!("punctual_executions_in_flight").decrement(1.0);
-        drop(permit);
         self.wake.notify_one();
+    }
+
+    /// An execution claimed ahead: waits for its due time, then for a slot.
+    /// None when its claim was given up meanwhile.
+    async fn wait_for_start(
+        &self,
+        claim: &ClaimedExecution,
+        token: &CancellationToken,
+    ) -> Option<OwnedSemaphorePermit> {
+        let run_after = claim.execution.run_after;
+        let ready = async {
+            // Never early: a timer may round, the clock is what counts.
+            while let Ok(remaining) = (run_after - self.clock.now()).to_std() {
+                if remaining.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(remaining).await;
+            }
+            self.permits.clone().acquire_owned().await.ok()
+        };
+        let permit = tokio::select! {
+            permit = ready => permit?,
+            _ = token.cancelled() => return None,
+        };
+        // From here it starts, and can no longer be given up by revalidation.
+        let mut waiting = self.waiting.lock().ok()?;
+        if token.is_cancelled() {
+            return None;
+        }
+        waiting.remove(&claim.execution.id);
+        Some(permit)
+    }
+
+    /// Performs the request and hands its result to the recorder.
+    async fn execute(
+        &self,
+        claim: &ClaimedExecution,
+        token: &CancellationToken,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let execution = &claim.execution;
+        let started = self.clock.now();
+        let secrets = self
+            .signing_secrets(execution.organization_id, started)
+            .await;
+        let delivery = Delivery {
+            message_id: execution.id.to_string(),
+            url: &claim.job.url,
+            method: &claim.job.method,
+            headers_json: &claim.job.headers,
+            body: claim.job.body.as_deref(),
+            timeout: Duration::from_millis(u64::try_from(claim.job.timeout_ms).unwrap_or(30_000)),
+            signing_secrets: &secrets,
+            now: started,
+        };
+        let result = tokio::select! {
+            result = self.deliverer.deliver(&delivery) => result,
+            _ = token.cancelled() => {
+                tracing::info!("execution stopped: canceled, taken over, or shutting down");
+                return;
+            }
+        };
+        let (done, recorded) = oneshot::channel();
+        let completion = Completion {
+            claim: claim.clone(),
+            result,
+            started,
+            done,
+        };
+        if self.completions.send(completion).await.is_ok() {
+            // The request is over: its slot goes to the next one while the outcome
+            // waits for the recorder. The queue is bounded, so a database slower
+            // than the targets still holds slots back.
+            drop(permit);
+            let _ = recorded.await;
+        }
     }
 
     /// The organization's signing secrets in force, cached briefly.
@@ -819,6 +977,33 @@ impl Inner {
     /// stop the rest and hand them back as failed attempts followed by a retry.
     async fn drain(&self) {
         self.tasks.close();
+        // Claims made ahead that have not started go back to pending at once:
+        // any node (or this one after a restart) runs them when due.
+        let not_started: Vec<Uuid> = match (self.waiting.lock(), self.in_flight.lock()) {
+            (Ok(mut waiting), Ok(in_flight)) => waiting
+                .drain()
+                .map(|(id, _)| {
+                    if let Some(token) = in_flight.get(&id) {
+                        token.cancel();
+                    }
+                    id
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !not_started.is_empty() {
+            let released = async {
+                let transaction = self.database.begin_write().await?;
+                store::release_claims(&transaction, &self.config.node_id, &not_started, &[])
+                    .await?;
+                transaction.commit().await?;
+                Ok::<_, EngineError>(())
+            }
+            .await;
+            if let Err(error) = released {
+                tracing::warn!(%error, "could not hand back the claims made ahead; their leases will expire");
+            }
+        }
         if tokio::time::timeout(self.config.shutdown_grace, self.tasks.wait())
             .await
             .is_ok()
@@ -876,6 +1061,7 @@ fn outcome_of(completion: &Completion, finished: DateTime<Utc>) -> AttemptOutcom
     };
     AttemptOutcome {
         status,
+        started_at: completion.started,
         finished_at: finished,
         duration_ms: i64::try_from(result.duration.as_millis()).unwrap_or(i64::MAX),
         lag_ms: (completion.started - completion.claim.execution.run_after)
@@ -889,7 +1075,7 @@ fn outcome_of(completion: &Completion, finished: DateTime<Utc>) -> AttemptOutcom
 
 /// Records finished attempts in batches: whatever has queued up while the last
 /// transaction committed goes into the next one.
-async fn record_completions(inner: Arc<Inner>, mut completed: mpsc::UnboundedReceiver<Completion>) {
+async fn record_completions(inner: Arc<Inner>, mut completed: mpsc::Receiver<Completion>) {
     while let Some(first) = completed.recv().await {
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
@@ -1037,6 +1223,21 @@ impl Inner {
     }
 }
 
+/// Checks the claims made ahead whenever jobs may have changed.
+async fn revalidator(inner: Arc<Inner>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = inner.jobs_changed.notified() => {}
+        }
+        match inner.revalidate_ahead().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "gave up claims made ahead of jobs changed since"),
+            Err(error) => tracing::warn!(%error, "could not check the claims made ahead"),
+        }
+    }
+}
+
 async fn forward_wakeups(inner: Arc<Inner>, external: Arc<Notify>, stop: CancellationToken) {
     loop {
         tokio::select! {
@@ -1044,6 +1245,7 @@ async fn forward_wakeups(inner: Arc<Inner>, external: Arc<Notify>, stop: Cancell
             _ = external.notified() => {}
         }
         inner.wake.notify_one();
+        inner.jobs_changed.notify_one();
         if let Err(error) = wakeup::notify_all(&inner.database).await {
             tracing::warn!(%error, "could not notify other nodes");
         }
@@ -1063,7 +1265,10 @@ async fn listen_for_wakeups(inner: Arc<Inner>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             received = listener.next() => match received {
-                Ok(()) => inner.wake.notify_one(),
+                Ok(()) => {
+                    inner.wake.notify_one();
+                    inner.jobs_changed.notify_one();
+                }
                 Err(error) => {
                     tracing::warn!(%error, "wake-up listener failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;

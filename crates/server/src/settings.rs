@@ -97,6 +97,10 @@ pub struct EngineSettings {
     pub auto_disable_after: i32,
     /// Missed-run tolerance.
     pub missed_run_tolerance_seconds: u64,
+    /// How far ahead occurrences of `allow` jobs are claimed.
+    pub lookahead_ms: u64,
+    /// Occurrences claimed ahead, at most.
+    pub max_claimed_ahead: usize,
 }
 
 /// `[auth]`: sessions, passwords and brute-force limits.

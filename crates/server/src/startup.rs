@@ -42,6 +42,8 @@ pub fn engine_config(settings: &Settings) -> EngineConfig {
         response_body_limit: engine.response_body_limit_bytes,
         auto_disable_after: engine.auto_disable_after,
         missed_run_tolerance: Duration::from_secs(engine.missed_run_tolerance_seconds),
+        lookahead: Duration::from_millis(engine.lookahead_ms),
+        max_claimed_ahead: engine.max_claimed_ahead,
         shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
         plans: Arc::new(settings.plans.clone()),
         ..EngineConfig::default()
