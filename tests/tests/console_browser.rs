@@ -125,7 +125,10 @@ async fn register_create_a_job_see_it_fire_pause_it_and_see_usage_move() {
     browser.goto(&job_url).await;
 
     // The execution's page: the request sent and the response kept.
-    browser.click("table.executions tbody tr a").await;
+    // The newest row may be the next run, claimed ahead and not started yet.
+    browser
+        .click("table.executions tbody tr:has(.badge.success) a")
+        .await;
     let execution = browser
         .wait_for_text("Response kept", Duration::from_secs(10), false)
         .await;

@@ -565,6 +565,13 @@ async fn occurrences_are_claimed_ahead_and_start_on_their_instant_never_before()
         claimed_ahead(&fixture, job, due, &server).await,
         "claimed before it was due"
     );
+    let claimed = &fixture.executions(job).await[0];
+    assert_eq!(claimed.started_at, None, "not started yet");
+    assert_eq!(
+        punctual_api::service::jobs::ExecutionSummary::from(claimed).status,
+        "pending",
+        "shown as waiting for its time"
+    );
     assert!(
         eventually(Duration::from_secs(10), || async {
             fixture.job(job).await.completed_at.is_some()

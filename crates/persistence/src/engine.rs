@@ -129,7 +129,8 @@ fn execution_row(new: NewExecution, now: DateTime<Utc>, lease: Option<&Lease>) -
         Some(lease) => (
             "running".to_owned(),
             Some(lease.node_id.clone()),
-            Some(lease.started_at),
+            // Claimed ahead of its due time: not started yet (the outcome says when).
+            (new.run_after <= lease.started_at).then_some(lease.started_at),
             Some(lease.expires_at),
         ),
         None => (new.status.to_owned(), None, None, None),
