@@ -280,6 +280,11 @@ async fn api_key_last_used_at_is_written_at_most_once_a_minute() {
         .exec(app.database.conn())
         .await
         .unwrap();
+    // The node reads the key again once its cached copy expires.
+    tokio::time::sleep(
+        punctual_api::auth_cache::API_KEY_CACHE_TTL + std::time::Duration::from_millis(100),
+    )
+    .await;
     use_key().await;
     let refreshed = last_used().await.unwrap();
     assert!(

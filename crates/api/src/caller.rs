@@ -34,6 +34,9 @@ pub enum Principal {
         organization_id: Uuid,
         /// The role it was created with (never owner).
         role: Role,
+        /// That organization as read when the key was authenticated (at most
+        /// [`crate::auth_cache::API_KEY_CACHE_TTL`] ago).
+        organization: Box<punctual_persistence::entities::organization::Model>,
     },
     /// The configured admin service token.
     Service,

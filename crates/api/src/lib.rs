@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth_cache;
 pub mod caller;
 pub mod docs;
 pub mod error;

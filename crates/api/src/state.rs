@@ -29,6 +29,8 @@ pub struct AppState {
     pub plans: Arc<std::collections::BTreeMap<String, punctual_domain::PlanLimits>>,
     /// This node's API rate-limit buckets.
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// API keys authenticated recently on this node.
+    pub api_keys: Arc<crate::auth_cache::ApiKeyCache>,
 }
 
 /// Keys, hashing parameters and brute-force limits.

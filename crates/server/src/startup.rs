@@ -177,6 +177,7 @@ impl Application {
             public_url: settings.web.public_url.clone(),
             plans: Arc::new(settings.plans.clone()),
             rate_limits: Arc::new(rate_limits(&settings)?),
+            api_keys: Arc::new(punctual_api::auth_cache::ApiKeyCache::new()),
         };
         // The web console is mounted beside the API (which does not know it).
         let console = punctual_console::Console::new();

@@ -153,6 +153,7 @@ pub async fn update_organization(
         .record(&transaction, now)
         .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
+    state.api_keys.forget_organization(org.id);
     tracing::info!(org_id = %org.id, ?plan, ?suspended, "organization updated by an admin");
     get_organization(state, caller, slug).await
 }

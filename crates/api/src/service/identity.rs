@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth_cache::CachedKey;
 use crate::caller::{Caller, Principal, RequestMeta};
 use crate::service::audit::Entry;
 use crate::service::ServiceError;
@@ -694,19 +695,31 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
     if looks_like_api_key(token) {
         let parsed = parse_api_key(token)
             .map_err(|_| ServiceError::Unauthenticated("invalid credentials"))?;
-        let key =
-            organizations::find_api_key_by_public_id(state.database.conn(), &parsed.public_id)
-                .await?
-                .filter(|k| k.revoked_at.is_none())
-                .ok_or(ServiceError::Unauthenticated("invalid credentials"))?;
+        let CachedKey {
+            key,
+            organization: org,
+        } = match state.api_keys.get(&parsed.public_id) {
+            Some(cached) => cached,
+            None => {
+                let conn = state.database.conn();
+                let key = organizations::find_api_key_by_public_id(conn, &parsed.public_id)
+                    .await?
+                    .filter(|k| k.revoked_at.is_none())
+                    .ok_or(ServiceError::Unauthenticated("invalid credentials"))?;
+                let organization = organizations::find_organization(conn, key.organization_id)
+                    .await?
+                    .ok_or(ServiceError::Unauthenticated("invalid credentials"))?;
+                let cached = CachedKey { key, organization };
+                // Only live keys are kept: made-up ids cannot fill the cache.
+                state.api_keys.put(&parsed.public_id, cached.clone());
+                cached
+            }
+        };
         let stored = TokenHash::from_hex(&key.secret_hash)
             .map_err(|_| ServiceError::Unauthenticated("invalid credentials"))?;
         if !verify_api_key_secret(&parsed.secret, &stored) {
             return Err(invalid);
         }
-        let org = organizations::find_organization(state.database.conn(), key.organization_id)
-            .await?
-            .ok_or(ServiceError::Unauthenticated("invalid credentials"))?;
         if org.suspended_at.is_some() {
             return Err(ServiceError::Forbidden(
                 "the organization is suspended".to_owned(),
@@ -723,11 +736,13 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
             .is_none_or(|used| now - used >= chrono::Duration::minutes(1))
         {
             organizations::touch_api_key(state.database.conn(), key.id, now).await?;
+            state.api_keys.touched(&parsed.public_id, now);
         }
         return Ok(Principal::ApiKey {
             key_id: key.id,
             organization_id: key.organization_id,
             role,
+            organization: Box::new(org),
         });
     }
     let claims = state

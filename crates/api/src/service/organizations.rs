@@ -40,9 +40,15 @@ pub async fn authorize(
     slug: &str,
     permission: Permission,
 ) -> Result<OrgAccess> {
-    let org = organizations::find_organization_by_slug(state.database.conn(), slug)
-        .await?
-        .ok_or(ServiceError::NotFound("organization"))?;
+    let org = match &caller.principal {
+        // The key's own organization was read with the key, moments ago.
+        Principal::ApiKey { organization, .. } if organization.slug == slug => {
+            organization.as_ref().clone()
+        }
+        _ => organizations::find_organization_by_slug(state.database.conn(), slug)
+            .await?
+            .ok_or(ServiceError::NotFound("organization"))?,
+    };
     let role = match &caller.principal {
         Principal::User { user_id, .. } => {
             let membership =
@@ -201,6 +207,7 @@ pub async fn rename(
         .record(&transaction, now)
         .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
+    state.api_keys.forget_organization(access.org.id);
     let org = organizations::find_organization(state.database.conn(), access.org.id)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
@@ -226,6 +233,7 @@ pub async fn delete(state: &AppState, caller: &Caller, slug: &str) -> Result<()>
         .await?;
     organizations::delete_organization(&transaction, access.org.id).await?;
     transaction.commit().await.map_err(ServiceError::from)?;
+    state.api_keys.forget_organization(access.org.id);
     tracing::info!(org_id = %access.org.id, "organization deleted");
     Ok(())
 }
@@ -669,6 +677,7 @@ pub async fn revoke_api_key(state: &AppState, caller: &Caller, slug: &str, id: U
         .record(&transaction, now)
         .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
+    state.api_keys.forget_key(id);
     Ok(())
 }
 
