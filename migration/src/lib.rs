@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_identity;
 mod m20261125_000002_jobs;
 mod m20261125_000003_plans_audit_notifications;
+mod m20261125_000004_execution_queue_indexes;
 mod table_builders;
 
 /// Every migration, oldest first.
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_identity::Migration),
             Box::new(m20261125_000002_jobs::Migration),
             Box::new(m20261125_000003_plans_audit_notifications::Migration),
+            Box::new(m20261125_000004_execution_queue_indexes::Migration),
         ]
     }
 }

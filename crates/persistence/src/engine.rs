@@ -76,12 +76,24 @@ pub async fn earliest_due_job(db: &impl ConnectionTrait) -> Result<Option<(DateT
         .and_then(|j| Some((j.next_run_at?, j.concurrency == "allow"))))
 }
 
+/// `status = 'pending'` written out, not bound: the partial index of pending
+/// executions serves only a query whose predicate names the value (a prepared
+/// statement's generic plan cannot know a parameter's).
+fn is_pending() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust("executions.status = 'pending'")
+}
+
+/// `status = 'running'` written out, for the partial index of running executions.
+fn is_running() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust("executions.status = 'running'")
+}
+
 /// The earliest `run_after` of a pending execution.
 pub async fn earliest_pending_execution(
     db: &impl ConnectionTrait,
 ) -> Result<Option<DateTime<Utc>>> {
     Ok(execution::Entity::find()
-        .filter(execution::Column::Status.eq("pending"))
+        .filter(is_pending())
         .filter(execution::Column::OrganizationId.not_in_subquery(suspended_organizations()))
         .order_by_asc(execution::Column::RunAfter)
         .one(db)
@@ -420,7 +432,7 @@ pub async fn renew_leases(
     execution::Entity::update_many()
         .col_expr(execution::Column::LeaseExpiresAt, Expr::value(Some(until)))
         .filter(execution::Column::NodeId.eq(node_id))
-        .filter(execution::Column::Status.eq("running"))
+        .filter(is_running())
         .exec(db)
         .await?;
     if local.is_empty() {
@@ -821,7 +833,7 @@ pub async fn take_over_expired_leases(
     limit: u64,
 ) -> Result<Vec<ClaimedExecution>> {
     let expired = execution::Entity::find()
-        .filter(execution::Column::Status.eq("running"))
+        .filter(is_running())
         .filter(execution::Column::LeaseExpiresAt.lt(now))
         .order_by_asc(execution::Column::LeaseExpiresAt)
         .limit(limit)
@@ -895,7 +907,7 @@ pub async fn interrupt_node_executions(
 /// Executions due and not started: the queue depth.
 pub async fn queue_depth(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
     Ok(execution::Entity::find()
-        .filter(execution::Column::Status.eq("pending"))
+        .filter(is_pending())
         .filter(execution::Column::RunAfter.lte(now))
         .count(db)
         .await?)

@@ -130,6 +130,9 @@ pub(crate) struct Inner {
     pub(crate) tasks: TaskTracker,
     pub(crate) completions: mpsc::Sender<Completion>,
     pub(crate) secret_cache: Mutex<HashMap<Uuid, CachedSecrets>>,
+    /// One reader of signing secrets at a time: a burst of executions of an
+    /// organization whose entry expired waits for one query, not one each.
+    pub(crate) secret_reader: tokio::sync::Mutex<()>,
     /// Room for occurrences claimed ahead of their due time.
     pub(crate) ahead: Arc<Semaphore>,
     /// Claimed ahead and not started: execution id → (job id, the job's
@@ -209,6 +212,7 @@ impl Engine {
             waiting: Mutex::new(HashMap::new()),
             jobs_changed: Notify::new(),
             secret_cache: Mutex::new(HashMap::new()),
+            secret_reader: tokio::sync::Mutex::new(()),
             permits: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             database: self.database,
             clock: self.clock,
@@ -779,12 +783,17 @@ impl Inner {
 
     /// The organization's signing secrets in force, cached briefly.
     async fn signing_secrets(&self, org: Uuid, now: DateTime<Utc>) -> Arc<Vec<String>> {
-        if let Ok(cache) = self.secret_cache.lock() {
-            if let Some((at, secrets)) = cache.get(&org) {
-                if at.elapsed() < SECRET_CACHE_TTL {
-                    return secrets.clone();
-                }
-            }
+        let cached = || {
+            let cache = self.secret_cache.lock().ok()?;
+            let (at, secrets) = cache.get(&org)?;
+            (at.elapsed() < SECRET_CACHE_TTL).then(|| secrets.clone())
+        };
+        if let Some(secrets) = cached() {
+            return secrets;
+        }
+        let _reading = self.secret_reader.lock().await;
+        if let Some(secrets) = cached() {
+            return secrets;
         }
         let secrets = Arc::new(
             store::signing_secrets(self.database.conn(), org, now)
