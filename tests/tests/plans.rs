@@ -146,6 +146,70 @@ async fn each_plan_limit_answers_429_with_limit_and_current() {
     problem(patch, 429).await;
 }
 
+/// Creations racing for the last places: the count taken as each job is
+/// inserted decides, so the plan's limit holds exactly; a delete frees a place.
+#[tokio::test]
+async fn concurrent_creations_never_pass_the_job_limit() {
+    let app = spawn_app_with(|s| {
+        s.plans.insert("free".to_owned(), plan(5, 1_000));
+    })
+    .await;
+    let (owner, org) = owner_and_org(&app).await;
+    let url = "http://127.0.0.1:9/hook";
+    let attempts = (0..20).map(|n| {
+        let body = job(&format!("racer-{n}"), url, "0 * * * *");
+        let (app, owner, org) = (&app, &owner, &org);
+        async move { create_job(app, owner, org, &body).await.status().as_u16() }
+    });
+    let mut statuses = futures_util::future::join_all(attempts).await;
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "{statuses:?}"
+    );
+
+    let jobs: Value = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/orgs/{}/jobs", org.slug),
+            &owner.access_token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["data"].as_array().unwrap().len(), 5);
+    let id = jobs["data"][0]["id"].as_str().unwrap();
+    let deleted = app
+        .authed(
+            Method::DELETE,
+            &format!("/api/v1/orgs/{}/jobs/{id}", org.slug),
+            &owner.access_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = create_job(&app, &owner, &org, &job("after-delete", url, "0 * * * *")).await;
+    assert_eq!(again.status(), 201);
+    let over = problem(
+        create_job(&app, &owner, &org, &job("one-too-many", url, "0 * * * *")).await,
+        429,
+    )
+    .await;
+    assert_eq!(
+        (over["limit"].as_u64(), over["current"].as_u64()),
+        (Some(5), Some(5))
+    );
+}
+
 #[tokio::test]
 async fn a_plan_change_through_the_admin_api_changes_the_limits() {
     let token = "s".repeat(40);

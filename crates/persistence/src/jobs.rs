@@ -16,7 +16,7 @@ use sea_orm::prelude::*;
 use sea_orm::sea_query::{Alias, Order, Query, SimpleExpr};
 use sea_orm::{ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, SqlErr};
 
-use crate::entities::{execution, job};
+use crate::entities::{execution, job, organization};
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -188,7 +188,10 @@ fn set_columns(model: &mut job::ActiveModel, spec: &JobSpec, runtime: &JobRuntim
 // ------------------------------------------------------------------------------------
 // Jobs
 
-/// Inserts a new job (a taken key is a unique violation, see [`is_unique_violation`]).
+/// Inserts a new job (a taken key is a unique violation, see [`is_unique_violation`])
+/// and counts it in its organization's `job_count`. Call inside a transaction:
+/// the organization's row stays locked until it ends, so [`job_count`] read in
+/// the same transaction is exact whatever else is being created.
 pub async fn insert_job(
     db: &impl ConnectionTrait,
     organization_id: Uuid,
@@ -204,7 +207,33 @@ pub async fn insert_job(
         ..Default::default()
     };
     set_columns(&mut model, spec, runtime);
-    Ok(model.insert(db).await?)
+    let row = model.insert(db).await?;
+    change_job_count(db, organization_id, 1).await?;
+    Ok(row)
+}
+
+async fn change_job_count(db: &impl ConnectionTrait, organization_id: Uuid, by: i64) -> Result<()> {
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::JobCount,
+            Expr::col(organization::Column::JobCount).add(by),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The number of jobs the organization has (its `job_count`).
+pub async fn job_count(db: &impl ConnectionTrait, organization_id: Uuid) -> Result<u64> {
+    let count = organization::Entity::find_by_id(organization_id)
+        .select_only()
+        .column(organization::Column::JobCount)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0);
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// Overwrites a stored job with `spec` and `runtime`, setting `updated_at` to `now`.
@@ -332,6 +361,9 @@ pub async fn delete_job(
         .filter(job::Column::Id.eq(id))
         .exec(db)
         .await?;
+    if result.rows_affected > 0 {
+        change_job_count(db, organization_id, -1).await?;
+    }
     Ok(result.rows_affected > 0)
 }
 

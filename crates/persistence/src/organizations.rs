@@ -26,6 +26,7 @@ pub async fn insert_organization(
         name: Set(name.to_owned()),
         plan: Set(plan.to_owned()),
         suspended_at: Set(None),
+        job_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -13,7 +13,7 @@ mod views;
 use chrono::{DateTime, Utc};
 use punctual_auth::Permission;
 use punctual_domain::{ExecutionStatus, JobKey, JobSpec};
-use punctual_persistence::entities::job;
+use punctual_persistence::entities::{job, organization};
 use punctual_persistence::jobs::{self, JobFilter, JobRuntime, Position};
 use punctual_persistence::PersistenceError;
 use serde_json::{json, Value};
@@ -187,6 +187,7 @@ pub async fn create(
     )
     .await
     .map_err(key_taken(&spec))?;
+    plans::check_job_count(state, &access.org, &transaction).await?;
     Entry::by(caller, "job.created")
         .org(access.org.id)
         .target("job", row.id)
@@ -243,7 +244,7 @@ pub async fn upsert_by_key(
             (Some(row), Some(previous)) => replace(state, caller, &row, &previous, &spec, now)
                 .await?
                 .map(|row| (row, Saved::Replaced)),
-            _ => insert_keyed(state, caller, org_id, &key, &spec, now)
+            _ => insert_keyed(state, caller, &access.org, &key, &spec, now)
                 .await?
                 .map(|row| (row, Saved::Created)),
         };
@@ -261,11 +262,12 @@ pub async fn upsert_by_key(
 async fn insert_keyed(
     state: &AppState,
     caller: &Caller,
-    org_id: Uuid,
+    org: &organization::Model,
     key: &JobKey,
     spec: &JobSpec,
     now: DateTime<Utc>,
 ) -> Result<Option<job::Model>> {
+    let org_id = org.id;
     let transaction = state.database.begin_write().await?;
     if jobs::lock_job_by_key(&transaction, org_id, key.as_str())
         .await?
@@ -279,6 +281,7 @@ async fn insert_keyed(
             Err(error) if jobs::is_unique_violation(&error) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
+    plans::check_job_count(state, org, &transaction).await?;
     Entry::by(caller, "job.created")
         .org(org_id)
         .target("job", row.id)

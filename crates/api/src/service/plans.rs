@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use punctual_domain::{JobSpec, PlanLimits};
 use punctual_persistence::entities::organization;
-use punctual_persistence::usage;
+use punctual_persistence::jobs;
+use punctual_persistence::sea_orm::ConnectionTrait;
 
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -17,6 +18,33 @@ pub fn limits_of<'a>(state: &'a AppState, org: &organization::Model) -> Option<&
         .plans
         .get(&org.plan)
         .or_else(|| state.plans.get("free"))
+}
+
+fn too_many_jobs(org: &organization::Model, limits: &PlanLimits, current: u64) -> ServiceError {
+    ServiceError::QuotaExceeded {
+        detail: format!("the {} plan allows {} jobs", org.plan, limits.max_jobs),
+        limit: limits.max_jobs,
+        current,
+    }
+}
+
+/// Right after a job was inserted in `db`'s transaction: past the plan's job
+/// count, a 429 (the caller drops the transaction, so nothing is created). The
+/// insert keeps the organization's row locked until the transaction ends, so
+/// concurrent creations are counted one after the other.
+pub async fn check_job_count(
+    state: &AppState,
+    org: &organization::Model,
+    db: &impl ConnectionTrait,
+) -> Result<(), ServiceError> {
+    let Some(limits) = limits_of(state, org) else {
+        return Ok(());
+    };
+    let count = jobs::job_count(db, org.id).await?;
+    if count > limits.max_jobs {
+        return Err(too_many_jobs(org, limits, count.saturating_sub(1)));
+    }
+    Ok(())
 }
 
 /// Checks `spec` against the plan; `creating` also checks the job count.
@@ -36,13 +64,11 @@ pub async fn enforce(
         current,
     };
     if creating {
-        let jobs = usage::count_jobs(state.database.conn(), org.id).await?;
+        // An early answer; the count that holds is the one taken as the job is
+        // inserted (see `check_job_count`).
+        let jobs = jobs::job_count(state.database.conn(), org.id).await?;
         if jobs >= limits.max_jobs {
-            return Err(over(
-                format!("the {} plan allows {} jobs", org.plan, limits.max_jobs),
-                limits.max_jobs,
-                jobs,
-            ));
+            return Err(too_many_jobs(org, limits, jobs));
         }
     }
     if let Some(interval) = spec.schedule.min_interval(now) {

@@ -12,6 +12,9 @@ pub struct Model {
     pub name: String,
     pub plan: String,
     pub suspended_at: Option<DateTimeUtc>,
+    /// Jobs the organization has, kept by [`crate::jobs::insert_job`] and
+    /// [`crate::jobs::delete_job`].
+    pub job_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
