@@ -90,6 +90,30 @@ impl Schedule {
             .min()
     }
 
+    /// The smallest gap between consecutive runs (as [`Schedule::min_interval`])
+    /// when it is shorter than `limit`, the check a plan's minimum interval makes;
+    /// `None` otherwise. A cron without a seconds field runs whole minutes apart,
+    /// so against a limit of a minute or less it is not sampled at all.
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// use punctual_domain::Schedule;
+    ///
+    /// let every_ten_seconds = Schedule::parse_cron("*/10 * * * * *", "UTC").unwrap();
+    /// let gap = every_ten_seconds.interval_shorter_than(Utc::now(), Duration::seconds(60));
+    /// assert_eq!(gap, Some(Duration::seconds(10)));
+    /// let hourly = Schedule::parse_cron("0 * * * *", "UTC").unwrap();
+    /// assert_eq!(hourly.interval_shorter_than(Utc::now(), Duration::seconds(60)), None);
+    /// ```
+    pub fn interval_shorter_than(&self, from: DateTime<Utc>, limit: Duration) -> Option<Duration> {
+        if let Self::Cron { cron, .. } = self {
+            if !cron.has_seconds() && limit <= Duration::seconds(60) {
+                return None;
+            }
+        }
+        self.min_interval(from).filter(|gap| *gap < limit)
+    }
+
     /// The time zone of a cron schedule; `None` for a one-off.
     pub fn timezone(&self) -> Option<Timezone> {
         match self {

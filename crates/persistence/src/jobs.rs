@@ -410,27 +410,32 @@ pub async fn latest_executions(
     if job_ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // For each job, one walk down its (job_id, created_at, id) index that stops at
+    // the first entry: the cost does not grow with the job's history.
     let latest = Alias::new("latest");
-    let newest_of_same_job = Query::select()
+    let newest_of_job = Query::select()
         .column((latest.clone(), execution::Column::Id))
         .from_as(execution::Entity, latest.clone())
         .and_where(
             Expr::col((latest.clone(), execution::Column::JobId))
-                .equals((execution::Entity, execution::Column::JobId)),
+                .equals((job::Entity, job::Column::Id)),
         )
         .order_by((latest.clone(), execution::Column::CreatedAt), Order::Desc)
         .order_by((latest, execution::Column::Id), Order::Desc)
         .limit(1)
         .to_owned();
+    let newest_ids = Query::select()
+        .expr(SimpleExpr::SubQuery(
+            None,
+            Box::new(newest_of_job.into_sub_query_statement()),
+        ))
+        .from(job::Entity)
+        .and_where(job::Column::OrganizationId.eq(organization_id))
+        .and_where(job::Column::Id.is_in(job_ids.iter().copied()))
+        .to_owned();
     let rows = execution::Entity::find()
         .filter(execution::Column::OrganizationId.eq(organization_id))
-        .filter(execution::Column::JobId.is_in(job_ids.iter().copied()))
-        .filter(
-            Expr::col((execution::Entity, execution::Column::Id)).eq(SimpleExpr::SubQuery(
-                None,
-                Box::new(newest_of_same_job.into_sub_query_statement()),
-            )),
-        )
+        .filter(execution::Column::Id.in_subquery(newest_ids))
         .all(db)
         .await?;
     Ok(rows.into_iter().map(|row| (row.job_id, row)).collect())

@@ -71,18 +71,18 @@ pub async fn enforce(
             return Err(too_many_jobs(org, limits, jobs));
         }
     }
-    if let Some(interval) = spec.schedule.min_interval(now) {
+    let limit =
+        chrono::Duration::seconds(i64::try_from(limits.min_interval_seconds).unwrap_or(i64::MAX));
+    if let Some(interval) = spec.schedule.interval_shorter_than(now, limit) {
         let seconds = u64::try_from(interval.num_seconds()).unwrap_or(0);
-        if seconds < limits.min_interval_seconds {
-            return Err(over(
-                format!(
-                    "the {} plan allows at least {} s between runs; this schedule runs every {} s",
-                    org.plan, limits.min_interval_seconds, seconds
-                ),
-                limits.min_interval_seconds,
-                seconds,
-            ));
-        }
+        return Err(over(
+            format!(
+                "the {} plan allows at least {} s between runs; this schedule runs every {} s",
+                org.plan, limits.min_interval_seconds, seconds
+            ),
+            limits.min_interval_seconds,
+            seconds,
+        ));
     }
     let timeout = spec.request.timeout.get();
     if timeout > limits.max_timeout_ms {
