@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the figures of BENCHMARKS.md: every workload on the databases given,
 # appending one JSON line per run to $OUT (default bench-results.jsonl).
-#   PG=postgres://postgres@127.0.0.1:5432 SQLITE=sqlite:///var/tmp/punctual-bench/x.db \
-#     crates/bench/run-all.sh
+#   PG=postgres://postgres@127.0.0.1:5432/?sslmode=disable \
+#     SQLITE=sqlite:///var/tmp/punctual-bench/x.db crates/bench/run-all.sh
 # BIN: the punctual-bench binary (default: the release build in the target dir).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,8 @@ BIN="${BIN:-$TARGET/release/punctual-bench}"
 OUT="${OUT:-bench-results.jsonl}"
 RUNS="${RUNS:-3}"
 W3_SECONDS="${W3_SECONDS:-60}"
-PG="${PG:-postgres://postgres@127.0.0.1:5432}"
+# A database on the same host: no TLS on loopback (see BENCHMARKS.md).
+PG="${PG:-postgres://postgres@127.0.0.1:5432/?sslmode=disable}"
 SQLITE="${SQLITE:-sqlite:///var/tmp/punctual-bench/bench.db}"
 
 run() {
@@ -27,8 +28,10 @@ for db in "$PG" "$SQLITE"; do
         DATABASE_URL="$db" run w2 --jobs 20000
     done
 done
-DATABASE_URL="$PG" run w3 --jobs 10000,100000 --duration "$W3_SECONDS"
 for db in "$PG" "$SQLITE"; do
-    DATABASE_URL="$db" run w4 --concurrency 64 --duration 10
+    DATABASE_URL="$db" run w3 --jobs 10000,1000000 --duration "$W3_SECONDS"
+done
+for db in "$PG" "$SQLITE"; do
+    DATABASE_URL="$db" run w4 --concurrency 64 --duration 10 --under-load 1000
     DATABASE_URL="$db" run w5 --jobs 1000000
 done

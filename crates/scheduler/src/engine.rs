@@ -135,6 +135,9 @@ pub(crate) struct Inner {
     pub(crate) secret_reader: tokio::sync::Mutex<()>,
     /// Room for occurrences claimed ahead of their due time.
     pub(crate) ahead: Arc<Semaphore>,
+    /// Room for due occurrences claimed by this node and waiting for a slot
+    /// (as many as there are slots: more would keep work from other nodes).
+    pub(crate) queued: Arc<Semaphore>,
     /// Claimed ahead and not started: execution id → (job id, the job's
     /// `updated_at` when claimed). A change to the job before the start gives
     /// the claim up (see [`Inner::revalidate_ahead`]).
@@ -209,6 +212,7 @@ impl Engine {
         let inner = Arc::new(Inner {
             completions,
             ahead: Arc::new(Semaphore::new(self.config.max_claimed_ahead)),
+            queued: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             waiting: Mutex::new(HashMap::new()),
             jobs_changed: Notify::new(),
             secret_cache: Mutex::new(HashMap::new()),
@@ -374,9 +378,11 @@ impl Inner {
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
             .unwrap_or(chrono::Duration::seconds(60));
         // Occurrences due now go straight to running on this node while it has
-        // free slots: no pending row, and no claim round before they start.
-        // Those due within the look-ahead are claimed too, and start on time.
+        // free slots, or room in its short queue for the next free slot: no
+        // pending row, and no claim round before they start. Those due within
+        // the look-ahead are claimed too, and start on time.
         let mut free = self.permits.available_permits();
+        let mut queue_free = self.queued.available_permits();
         let mut ahead_free = self.ahead.available_permits();
         let mut start_now = Vec::new();
         let mut occurrences = Vec::with_capacity(jobs.len());
@@ -414,6 +420,9 @@ impl Inner {
             let pending = plan.execution.status == "pending";
             if pending && plan.execution.run_after <= now && free > 0 {
                 free -= 1;
+                start_now.push(plan.execution);
+            } else if pending && plan.execution.run_after <= now && queue_free > 0 {
+                queue_free -= 1;
                 start_now.push(plan.execution);
             } else if pending && plan.execution.run_after > now && ahead_free > 0 {
                 ahead_free -= 1;
@@ -512,8 +521,8 @@ impl Inner {
             } else {
                 match self.permits.clone().try_acquire_owned() {
                     Ok(permit) => Slot::Running(permit),
-                    // Taken meanwhile by an execution claimed ahead: wait for one.
-                    Err(_) => Slot::Ahead(None),
+                    // Queued for the next free slot.
+                    Err(_) => Slot::Ahead(self.queued.clone().try_acquire_owned().ok()),
                 }
             };
             self.tasks
