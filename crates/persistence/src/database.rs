@@ -11,6 +11,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::PersistenceError;
 
+/// Punctual's key among PostgreSQL advisory locks ("punctual" in ASCII).
+const SCHEMA_LOCK_KEY: i64 = 0x7075_6e63_7475_616c;
+
 /// Which engine a [`Database`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -106,6 +109,42 @@ impl Database {
             conn: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
             backend: Backend::Postgres,
         })
+    }
+
+    /// Runs `work` (applying migrations) while no other process does the same:
+    /// on PostgreSQL it holds a session advisory lock, on a connection of its
+    /// own, until `work` ends, so nodes started together on a fresh database
+    /// migrate one after the other and the later ones find nothing left to do.
+    /// On SQLite (one node) it runs `work` as is. The outer error is the lock's,
+    /// the inner one `work`'s.
+    ///
+    /// ```no_run
+    /// # async fn example(database: punctual_persistence::Database) -> Result<(), Box<dyn std::error::Error>> {
+    /// let migrated: Result<(), std::io::Error> = database.with_schema_lock(async { Ok(()) }).await?;
+    /// migrated?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_schema_lock<T, E>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<Result<T, E>, PersistenceError> {
+        if self.backend != Backend::Postgres {
+            return Ok(work.await);
+        }
+        use sqlx::Connection;
+        let options = self.conn.get_postgres_connection_pool().connect_options();
+        let mut lock = sqlx::postgres::PgConnection::connect_with(&options).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(SCHEMA_LOCK_KEY)
+            .execute(&mut lock)
+            .await?;
+        let result = work.await;
+        // Closing the session releases the lock in any case.
+        if let Err(error) = lock.close().await {
+            tracing::warn!(%error, "closing the schema lock's connection failed");
+        }
+        Ok(result)
     }
 
     /// The sea-orm connection, for queries and migrations.

@@ -132,8 +132,9 @@ pub async fn open_database(settings: &Settings) -> Result<Database, StartupError
         acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
     };
     let database = Database::connect(&options).await?;
-    Migrator::up(database.conn(), None)
-        .await
+    database
+        .with_schema_lock(Migrator::up(database.conn(), None))
+        .await?
         .map_err(StartupError::Migration)?;
     Ok(database)
 }
