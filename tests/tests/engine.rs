@@ -548,23 +548,35 @@ async fn claimed_ahead(
     .await
 }
 
+/// A once-job calling `server` due in 1.5 s, and an engine with a 2 s look-ahead
+/// that has claimed its occurrence.
+async fn a_job_claimed_ahead(
+    fixture: &EngineFixture,
+    server: &MockServer,
+) -> (
+    uuid::Uuid,
+    chrono::DateTime<Utc>,
+    punctual_scheduler::EngineHandle,
+) {
+    let due = Utc::now() + chrono::Duration::milliseconds(1500);
+    let job = fixture.insert_job(JobSpec::once(due, &server.uri())).await;
+    let config = EngineConfig {
+        lookahead: Duration::from_secs(2),
+        ..fixture.config()
+    };
+    let engine = start(fixture, config);
+    assert!(
+        claimed_ahead(fixture, job, due, server).await,
+        "claimed before it was due"
+    );
+    (job, due, engine)
+}
+
 #[tokio::test]
 async fn occurrences_are_claimed_ahead_and_start_on_their_instant_never_before() {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(200)).await;
-    let due = Utc::now() + chrono::Duration::milliseconds(1500);
-    let job = fixture.insert_job(JobSpec::once(due, &server.uri())).await;
-    let engine = start(
-        &fixture,
-        EngineConfig {
-            lookahead: Duration::from_secs(2),
-            ..fixture.config()
-        },
-    );
-    assert!(
-        claimed_ahead(&fixture, job, due, &server).await,
-        "claimed before it was due"
-    );
+    let (job, due, engine) = a_job_claimed_ahead(&fixture, &server).await;
     let claimed = &fixture.executions(job).await[0];
     assert_eq!(claimed.started_at, None, "not started yet");
     assert_eq!(
@@ -594,16 +606,7 @@ async fn occurrences_are_claimed_ahead_and_start_on_their_instant_never_before()
 async fn a_job_paused_after_its_occurrence_was_claimed_ahead_does_not_run() {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(200)).await;
-    let due = Utc::now() + chrono::Duration::milliseconds(1500);
-    let job = fixture.insert_job(JobSpec::once(due, &server.uri())).await;
-    let engine = start(
-        &fixture,
-        EngineConfig {
-            lookahead: Duration::from_secs(2),
-            ..fixture.config()
-        },
-    );
-    assert!(claimed_ahead(&fixture, job, due, &server).await);
+    let (job, due, engine) = a_job_claimed_ahead(&fixture, &server).await;
     change_job(&fixture, job, |model| {
         model.enabled = punctual_persistence::sea_orm::ActiveValue::Set(false);
     })
@@ -631,18 +634,7 @@ async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() 
     let fixture = EngineFixture::new().await;
     let old_target = target(ResponseTemplate::new(200)).await;
     let new_target = target(ResponseTemplate::new(200)).await;
-    let due = Utc::now() + chrono::Duration::milliseconds(1500);
-    let job = fixture
-        .insert_job(JobSpec::once(due, &old_target.uri()))
-        .await;
-    let engine = start(
-        &fixture,
-        EngineConfig {
-            lookahead: Duration::from_secs(2),
-            ..fixture.config()
-        },
-    );
-    assert!(claimed_ahead(&fixture, job, due, &old_target).await);
+    let (job, due, engine) = a_job_claimed_ahead(&fixture, &old_target).await;
     let url = new_target.uri();
     change_job(&fixture, job, |model| {
         model.url = punctual_persistence::sea_orm::ActiveValue::Set(url);

@@ -66,6 +66,20 @@ async fn create_job(
     .await
 }
 
+async fn list_jobs(app: &TestApp, owner: &TestUser, org: &TestOrg) -> Value {
+    app.authed(
+        Method::GET,
+        &format!("/api/v1/orgs/{}/jobs", org.slug),
+        &owner.access_token,
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn each_plan_limit_answers_429_with_limit_and_current() {
     let app = spawn_app_with(|s| {
@@ -120,18 +134,7 @@ async fn each_plan_limit_answers_429_with_limit_and_current() {
     );
 
     // An update may not sneak past the interval limit either.
-    let jobs: Value = app
-        .authed(
-            Method::GET,
-            &format!("/api/v1/orgs/{}/jobs", org.slug),
-            &owner.access_token,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = list_jobs(&app, &owner, &org).await;
     let id = jobs["data"][0]["id"].as_str().unwrap();
     let patch = app
         .authed(
@@ -173,18 +176,7 @@ async fn concurrent_creations_never_pass_the_job_limit() {
         "{statuses:?}"
     );
 
-    let jobs: Value = app
-        .authed(
-            Method::GET,
-            &format!("/api/v1/orgs/{}/jobs", org.slug),
-            &owner.access_token,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs = list_jobs(&app, &owner, &org).await;
     assert_eq!(jobs["data"].as_array().unwrap().len(), 5);
     let id = jobs["data"][0]["id"].as_str().unwrap();
     let deleted = app
