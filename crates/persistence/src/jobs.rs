@@ -13,8 +13,11 @@ use punctual_domain::{
     RequestBody, RetryPolicy, Schedule, TargetUrl, TimeoutMs,
 };
 use sea_orm::prelude::*;
-use sea_orm::sea_query::{Alias, Order, Query, SimpleExpr};
-use sea_orm::{ActiveValue::Set, Condition, ConnectionTrait, QueryOrder, QuerySelect, SqlErr};
+use sea_orm::sea_query::{Alias, IntoIden, Order, Query, SimpleExpr};
+use sea_orm::{
+    ActiveValue::Set, Condition, ConnectionTrait, Identity, QueryOrder, QuerySelect, RelationDef,
+    RelationType, SqlErr,
+};
 
 use crate::entities::{execution, job, organization};
 use crate::PersistenceError;
@@ -262,6 +265,54 @@ pub async fn find_job(
 ) -> Result<Option<job::Model>> {
     Ok(scoped(organization_id)
         .filter(job::Column::Id.eq(id))
+        .one(db)
+        .await?)
+}
+
+/// The job `id` of the organization with its latest execution, in one statement
+/// (what reading one job shows).
+pub async fn find_job_with_latest_execution(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(job::Model, Option<execution::Model>)>> {
+    let latest = Alias::new("latest");
+    let newest_of_job = Query::select()
+        .column((latest.clone(), execution::Column::Id))
+        .from_as(execution::Entity, latest.clone())
+        .and_where(
+            Expr::col((latest.clone(), execution::Column::JobId))
+                .equals((job::Entity, job::Column::Id)),
+        )
+        .order_by((latest.clone(), execution::Column::CreatedAt), Order::Desc)
+        .order_by((latest, execution::Column::Id), Order::Desc)
+        .limit(1)
+        .to_owned();
+    // Joined on the execution being the job's newest, so at most one row.
+    let newest = RelationDef {
+        rel_type: RelationType::HasMany,
+        from_tbl: job::Entity.table_ref(),
+        to_tbl: execution::Entity.table_ref(),
+        from_col: Identity::Unary(job::Column::Id.into_iden()),
+        to_col: Identity::Unary(execution::Column::JobId.into_iden()),
+        is_owner: true,
+        on_delete: None,
+        on_update: None,
+        on_condition: Some(Box::new(move |_, executions| {
+            Condition::all().add(Expr::col((executions, execution::Column::Id)).eq(
+                SimpleExpr::SubQuery(
+                    None,
+                    Box::new(newest_of_job.clone().into_sub_query_statement()),
+                ),
+            ))
+        })),
+        fk_name: None,
+        condition_type: sea_orm::sea_query::ConditionType::All,
+    };
+    Ok(scoped(organization_id)
+        .filter(job::Column::Id.eq(id))
+        .select_also(execution::Entity)
+        .join(sea_orm::JoinType::LeftJoin, newest)
         .one(db)
         .await?)
 }

@@ -372,10 +372,11 @@ pub async fn list(
 pub async fn get(state: &AppState, caller: &Caller, slug: &str, id: &str) -> Result<JobView> {
     let access = access(state, caller, slug, Permission::ReadOrg).await?;
     let id = path_id(id, "job")?;
-    let row = jobs::find_job(state.database.conn(), access.org.id, id)
-        .await?
-        .ok_or(ServiceError::NotFound("job"))?;
-    view_of(state, &row, &stored_spec(&row)?).await
+    let (row, latest) =
+        jobs::find_job_with_latest_execution(state.database.conn(), access.org.id, id)
+            .await?
+            .ok_or(ServiceError::NotFound("job"))?;
+    Ok(JobView::new(&row, &stored_spec(&row)?, latest.as_ref()))
 }
 
 /// Changes some fields of a job: `patch` is a JSON merge patch (RFC 7396) of the job
