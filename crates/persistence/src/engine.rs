@@ -476,50 +476,6 @@ pub struct AttemptOutcome {
     pub error: Option<String>,
 }
 
-/// Records the outcome of an execution this node runs; false (and nothing
-/// written) when it is no longer running here — canceled or rescued meanwhile.
-pub async fn record_outcome(
-    db: &impl ConnectionTrait,
-    execution_id: Uuid,
-    node_id: &str,
-    outcome: &AttemptOutcome,
-) -> Result<bool> {
-    let result = execution::Entity::update_many()
-        .col_expr(execution::Column::Status, Expr::value(outcome.status))
-        .col_expr(
-            execution::Column::StartedAt,
-            Expr::value(Some(outcome.started_at)),
-        )
-        .col_expr(
-            execution::Column::FinishedAt,
-            Expr::value(Some(outcome.finished_at)),
-        )
-        .col_expr(
-            execution::Column::DurationMs,
-            Expr::value(Some(outcome.duration_ms)),
-        )
-        .col_expr(execution::Column::LagMs, Expr::value(Some(outcome.lag_ms)))
-        .col_expr(
-            execution::Column::StatusCode,
-            Expr::value(outcome.status_code),
-        )
-        .col_expr(
-            execution::Column::ResponseBody,
-            Expr::value(outcome.response_body.clone()),
-        )
-        .col_expr(execution::Column::Error, Expr::value(outcome.error.clone()))
-        .col_expr(
-            execution::Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(execution::Column::Id.eq(execution_id))
-        .filter(execution::Column::Status.eq("running"))
-        .filter(execution::Column::NodeId.eq(node_id))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
 /// Placeholders numbered as the backend wants them, with their values.
 struct Parameters {
     backend: DatabaseBackend,
@@ -565,9 +521,9 @@ async fn returned_ids(db: &impl ConnectionTrait, statement: Statement) -> Result
         .collect()
 }
 
-/// Records the outcomes of many executions this node runs in one statement per
-/// chunk (what [`record_outcome`] does for one); returns the ids recorded. The
-/// others were canceled or rescued meanwhile and are left as they are.
+/// Records the outcomes of executions this node runs, a few statements per
+/// chunk; returns the ids recorded. The others were canceled or rescued
+/// meanwhile (no longer running here) and are left as they are.
 pub async fn record_outcomes(
     db: &impl ConnectionTrait,
     node_id: &str,
@@ -776,51 +732,13 @@ pub async fn record_occurrence_failure(
     Ok(disable)
 }
 
-/// Resets a job's failure streak after a success; returns the streak it had.
-pub async fn record_occurrence_success(db: &impl ConnectionTrait, job_id: Uuid) -> Result<i32> {
-    let previous = job::Entity::find_by_id(job_id)
-        .one(db)
-        .await?
-        .map(|j| j.consecutive_failures)
-        .unwrap_or(0);
-    if previous != 0 {
-        job::Entity::update_many()
-            .col_expr(job::Column::ConsecutiveFailures, Expr::value(0))
-            .filter(job::Column::Id.eq(job_id))
-            .exec(db)
-            .await?;
-    }
-    Ok(previous)
-}
-
-/// Ends a job's failure streak after a success, in one statement; true when
-/// there was a streak (the job recovered).
-pub async fn reset_failure_streak(db: &impl ConnectionTrait, job_id: Uuid) -> Result<bool> {
-    let result = job::Entity::update_many()
-        .col_expr(job::Column::ConsecutiveFailures, Expr::value(0))
-        .filter(job::Column::Id.eq(job_id))
-        .filter(job::Column::ConsecutiveFailures.gt(0))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
 /// Marks a once-job finished.
 pub async fn complete_job(
     db: &impl ConnectionTrait,
     job_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    job::Entity::update_many()
-        .col_expr(job::Column::CompletedAt, Expr::value(Some(now)))
-        .col_expr(
-            job::Column::NextRunAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(job::Column::Id.eq(job_id))
-        .exec(db)
-        .await?;
-    Ok(())
+    complete_jobs(db, &[job_id], now).await
 }
 
 /// Takes over executions whose lease expired (their node died): each is marked
@@ -926,17 +844,6 @@ pub async fn signing_secrets(
             .map(|s| s.secret)
             .collect(),
     )
-}
-
-/// Whether an organization is suspended.
-pub async fn organization_suspended(
-    db: &impl ConnectionTrait,
-    organization_id: Uuid,
-) -> Result<bool> {
-    Ok(organization::Entity::find_by_id(organization_id)
-        .one(db)
-        .await?
-        .is_some_and(|o| o.suspended_at.is_some()))
 }
 
 /// Records claimed executions as skipped without running them (quota exceeded).

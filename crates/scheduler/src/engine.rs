@@ -440,10 +440,12 @@ impl Inner {
         let lease = self.lease_from(now);
         let started =
             store::insert_running_executions(&transaction, start_now, &lease, now).await?;
+        let jobs_by_id: HashMap<Uuid, &punctual_persistence::entities::job::Model> =
+            jobs.iter().map(|job| (job.id, job)).collect();
         let claimed: Vec<ClaimedExecution> = started
             .into_iter()
             .filter_map(|execution| {
-                let job = jobs.iter().find(|job| job.id == execution.job_id)?.clone();
+                let job = (*jobs_by_id.get(&execution.job_id)?).clone();
                 Some(ClaimedExecution { execution, job })
             })
             .collect();

@@ -176,7 +176,7 @@ pub async fn create(
     let access = access(state, caller, slug, Permission::ManageJobs).await?;
     let now = now();
     let spec = parse_job(input, None, state.allow_private_networks, now).await?;
-    plans::enforce(state, &access.org, &spec, true, now).await?;
+    plans::enforce(state, &access.org, &spec, now).await?;
     let transaction = state.database.begin_write().await?;
     let row = jobs::insert_job(
         &transaction,
@@ -238,7 +238,7 @@ pub async fn upsert_by_key(
             now,
         )
         .await?;
-        plans::enforce(state, &access.org, &spec, snapshot.is_none(), now).await?;
+        plans::enforce(state, &access.org, &spec, now).await?;
         let saved = match (snapshot, previous) {
             (Some(row), Some(previous)) if previous == spec => Some((row, Saved::Replaced)),
             (Some(row), Some(previous)) => replace(state, caller, &row, &previous, &spec, now)
@@ -415,7 +415,7 @@ pub async fn update(
         if spec == previous {
             return view_of(state, &snapshot, &spec).await;
         }
-        plans::enforce(state, &access.org, &spec, false, now).await?;
+        plans::enforce(state, &access.org, &spec, now).await?;
         if let Some(row) = replace(state, caller, &snapshot, &previous, &spec, now).await? {
             return view_of(state, &row, &spec).await;
         }

@@ -47,12 +47,12 @@ pub async fn check_job_count(
     Ok(())
 }
 
-/// Checks `spec` against the plan; `creating` also checks the job count.
+/// Checks `spec` against the plan (the job count is checked as a job is
+/// inserted: [`check_job_count`]).
 pub async fn enforce(
     state: &AppState,
     org: &organization::Model,
     spec: &JobSpec,
-    creating: bool,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {
     let Some(limits) = limits_of(state, org) else {
@@ -63,14 +63,6 @@ pub async fn enforce(
         limit,
         current,
     };
-    if creating {
-        // An early answer; the count that holds is the one taken as the job is
-        // inserted (see `check_job_count`).
-        let jobs = jobs::job_count(state.database.conn(), org.id).await?;
-        if jobs >= limits.max_jobs {
-            return Err(too_many_jobs(org, limits, jobs));
-        }
-    }
     let limit =
         chrono::Duration::seconds(i64::try_from(limits.min_interval_seconds).unwrap_or(i64::MAX));
     if let Some(interval) = spec.schedule.interval_shorter_than(now, limit) {
