@@ -13,6 +13,7 @@ mod m20261125_000002_jobs;
 mod m20261125_000003_plans_audit_notifications;
 mod m20261125_000004_execution_queue_indexes;
 mod m20261125_000005_job_counts;
+mod m20261125_000006_due_jobs_index;
 mod table_builders;
 
 /// Every migration, oldest first.
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_plans_audit_notifications::Migration),
             Box::new(m20261125_000004_execution_queue_indexes::Migration),
             Box::new(m20261125_000005_job_counts::Migration),
+            Box::new(m20261125_000006_due_jobs_index::Migration),
         ]
     }
 }
