@@ -3,7 +3,7 @@
 //! at their next timer. SQLite is one node: nothing to do there.
 
 use sea_orm::ConnectionTrait;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 
 use crate::{Backend, Database, PersistenceError};
 
@@ -32,8 +32,17 @@ impl WakeupListener {
         if database.backend() != Backend::Postgres {
             return Ok(None);
         }
-        let pool = database.conn().get_postgres_connection_pool();
-        let mut listener = PgListener::connect_with(pool).await?;
+        // A connection of its own rather than one of the shared pool's: a
+        // listener holds its connection for good, and a pool waits for every
+        // connection to come back before it closes.
+        let options = database
+            .conn()
+            .get_postgres_connection_pool()
+            .connect_options();
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*options).clone());
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen(CHANNEL).await?;
         Ok(Some(Self { listener }))
     }
