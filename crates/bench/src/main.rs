@@ -18,11 +18,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
-
-// glibc's malloc took a quarter of the engine's CPU under load (perf: _int_malloc,
-// _int_free, malloc_consolidate); mimalloc's thread-local pages do not contend.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 

@@ -5,11 +5,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use punctual_server::{open_database, telemetry, Application, Settings};
 
-// glibc's malloc took a quarter of the engine's CPU under load (perf: _int_malloc,
-// _int_free, malloc_consolidate); mimalloc's thread-local pages do not contend.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Punctual, the HTTP job scheduler.
 #[derive(Debug, Parser)]
 #[command(name = "punctual", version, about)]
