@@ -296,6 +296,17 @@ impl TestApp {
         self.request(method, path).bearer_auth(token)
     }
 
+    /// `GET path` with a bearer token, answered with JSON (any status).
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.authed(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// `POST path` with a JSON body and a bearer token.
     pub async fn post_json(
         &self,

@@ -67,17 +67,11 @@ async fn create_job(
 }
 
 async fn list_jobs(app: &TestApp, owner: &TestUser, org: &TestOrg) -> Value {
-    app.authed(
-        Method::GET,
+    app.get_json(
         &format!("/api/v1/orgs/{}/jobs", org.slug),
         &owner.access_token,
     )
-    .send()
     .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -241,18 +235,12 @@ async fn a_plan_change_through_the_admin_api_changes_the_limits() {
             .status(),
         201
     );
-    let usage: Value = app
-        .authed(
-            Method::GET,
+    let usage = app
+        .get_json(
             &format!("/api/v1/orgs/{}/usage", org.slug),
             &owner.access_token,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(usage["plan"], "pro");
     assert_eq!(usage["jobs"]["used"], 2);
     assert_eq!(usage["jobs"]["limit"], 5);
@@ -328,18 +316,12 @@ async fn the_quota_boundary_runs_the_nth_skips_the_next_and_notifies_once() {
         "nothing past the quota reached the target"
     );
 
-    let usage: Value = app
-        .authed(
-            Method::GET,
+    let usage = app
+        .get_json(
             &format!("/api/v1/orgs/{}/usage", org.slug),
             &owner.access_token,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(usage["executions"]["used"], 3);
     assert_eq!(usage["executions"]["limit"], 3);
     assert_eq!(usage["executions_by_status"]["success"], 3);
@@ -498,14 +480,7 @@ async fn notification_settings_are_validated_and_admin_only() {
     let member = app.register_user().await;
     app.add_member(&org, &member, "member").await;
     let path = format!("/api/v1/orgs/{}/notifications", org.slug);
-    let defaults: Value = app
-        .authed(Method::GET, &path, &owner.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let defaults = app.get_json(&path, &owner.access_token).await;
     assert_eq!(defaults["emails"], json!([owner.email]));
     let refused = app
         .authed(Method::GET, &path, &member.access_token)

@@ -269,15 +269,12 @@ pub async fn find_job(
         .await?)
 }
 
-/// The job `id` of the organization with its latest execution, in one statement
-/// (what reading one job shows).
-pub async fn find_job_with_latest_execution(
-    db: &impl ConnectionTrait,
-    organization_id: Uuid,
-    id: Uuid,
-) -> Result<Option<(job::Model, Option<execution::Model>)>> {
+/// The id of the newest execution of the `jobs` row in the enclosing query, as a
+/// scalar subquery: one walk down the job's (job_id, created_at, id) index that
+/// stops at the first entry, so its cost does not grow with the job's history.
+fn newest_execution_of_job() -> SimpleExpr {
     let latest = Alias::new("latest");
-    let newest_of_job = Query::select()
+    let newest = Query::select()
         .column((latest.clone(), execution::Column::Id))
         .from_as(execution::Entity, latest.clone())
         .and_where(
@@ -288,6 +285,16 @@ pub async fn find_job_with_latest_execution(
         .order_by((latest, execution::Column::Id), Order::Desc)
         .limit(1)
         .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(newest.into_sub_query_statement()))
+}
+
+/// The job `id` of the organization with its latest execution, in one statement
+/// (what reading one job shows).
+pub async fn find_job_with_latest_execution(
+    db: &impl ConnectionTrait,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(job::Model, Option<execution::Model>)>> {
     // Joined on the execution being the job's newest, so at most one row.
     let newest = RelationDef {
         rel_type: RelationType::HasMany,
@@ -299,12 +306,8 @@ pub async fn find_job_with_latest_execution(
         on_delete: None,
         on_update: None,
         on_condition: Some(Box::new(move |_, executions| {
-            Condition::all().add(Expr::col((executions, execution::Column::Id)).eq(
-                SimpleExpr::SubQuery(
-                    None,
-                    Box::new(newest_of_job.clone().into_sub_query_statement()),
-                ),
-            ))
+            Condition::all()
+                .add(Expr::col((executions, execution::Column::Id)).eq(newest_execution_of_job()))
         })),
         fk_name: None,
         condition_type: sea_orm::sea_query::ConditionType::All,
@@ -461,25 +464,8 @@ pub async fn latest_executions(
     if job_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    // For each job, one walk down its (job_id, created_at, id) index that stops at
-    // the first entry: the cost does not grow with the job's history.
-    let latest = Alias::new("latest");
-    let newest_of_job = Query::select()
-        .column((latest.clone(), execution::Column::Id))
-        .from_as(execution::Entity, latest.clone())
-        .and_where(
-            Expr::col((latest.clone(), execution::Column::JobId))
-                .equals((job::Entity, job::Column::Id)),
-        )
-        .order_by((latest.clone(), execution::Column::CreatedAt), Order::Desc)
-        .order_by((latest, execution::Column::Id), Order::Desc)
-        .limit(1)
-        .to_owned();
     let newest_ids = Query::select()
-        .expr(SimpleExpr::SubQuery(
-            None,
-            Box::new(newest_of_job.into_sub_query_statement()),
-        ))
+        .expr(newest_execution_of_job())
         .from(job::Entity)
         .and_where(job::Column::OrganizationId.eq(organization_id))
         .and_where(job::Column::Id.is_in(job_ids.iter().copied()))
