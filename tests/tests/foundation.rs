@@ -272,3 +272,74 @@ async fn engine_metrics_are_exported() {
     }
     parse_prometheus(&app.get("/metrics").await.text().await.unwrap());
 }
+
+/// A pool over a scratch PostgreSQL database with one connection, and that
+/// connection's backend killed from outside (as a database restart would):
+/// `None` on SQLite, which has no server to restart.
+async fn pool_with_a_killed_connection(
+    check_idle_after: std::time::Duration,
+) -> Option<(punctual_tests::TestDatabase, punctual_persistence::Database)> {
+    use punctual_persistence::sea_orm::ConnectionTrait;
+    use sqlx::{Connection, Executor};
+    if punctual_tests::TestDatabase::backend() != punctual_persistence::Backend::Postgres {
+        return None;
+    }
+    let scratch = punctual_tests::TestDatabase::create().await;
+    let mut options = punctual_persistence::DatabaseOptions::new(scratch.url.clone());
+    options.max_connections = 1;
+    options.check_idle_after = check_idle_after;
+    let database = punctual_persistence::Database::connect(&options)
+        .await
+        .unwrap();
+    let row = database
+        .conn()
+        .query_one(punctual_persistence::sea_orm::Statement::from_string(
+            database.conn().get_database_backend(),
+            "SELECT pg_backend_pid() AS pid",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let pid: i32 = row.try_get("", "pid").unwrap();
+    let mut outside = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+    outside
+        .execute(format!("SELECT pg_terminate_backend({pid})").as_str())
+        .await
+        .unwrap();
+    outside.close().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Some((scratch, database))
+}
+
+#[tokio::test]
+async fn a_pooled_connection_idle_past_the_check_is_replaced_when_dead() {
+    use punctual_persistence::sea_orm::ConnectionTrait;
+    let Some((_scratch, database)) =
+        pool_with_a_killed_connection(std::time::Duration::from_millis(100)).await
+    else {
+        return;
+    };
+    database
+        .conn()
+        .execute_unprepared("SELECT 1")
+        .await
+        .expect("the dead connection was found by the ping and replaced");
+    database.close().await;
+}
+
+#[tokio::test]
+async fn a_recently_used_connection_is_handed_out_without_a_ping() {
+    use punctual_persistence::sea_orm::ConnectionTrait;
+    let Some((_scratch, database)) =
+        pool_with_a_killed_connection(std::time::Duration::from_secs(3600)).await
+    else {
+        return;
+    };
+    // No round trip before the query: the query itself meets the dead socket.
+    assert!(database
+        .conn()
+        .execute_unprepared("SELECT 1")
+        .await
+        .is_err());
+    database.close().await;
+}

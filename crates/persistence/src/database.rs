@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection;
 
 use crate::PersistenceError;
 
@@ -32,6 +33,12 @@ pub struct DatabaseOptions {
     pub max_connections: u32,
     /// How long a caller waits for a pooled connection.
     pub acquire_timeout: Duration,
+    /// A pooled connection idle for longer than this is pinged before it is
+    /// handed out (and replaced if the ping fails); one used more recently is
+    /// handed out as is. Pinging every acquisition costs a round trip per
+    /// query; a connection that broke within this window (the database
+    /// restarted) fails one query and is then dropped. Zero pings every time.
+    pub check_idle_after: Duration,
 }
 
 impl DatabaseOptions {
@@ -41,6 +48,7 @@ impl DatabaseOptions {
             url: url.into(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
+            check_idle_after: Duration::from_secs(5),
         }
     }
 }
@@ -83,9 +91,19 @@ impl Database {
         if let Some(dir) = filename.parent() {
             ensure_directory(dir)?;
         }
+        let check_idle_after = options.check_idle_after;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= check_idle_after {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await?;
         Ok(Self {
@@ -100,9 +118,19 @@ impl Database {
     ) -> Result<Self, PersistenceError> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| PersistenceError::InvalidUrl(e.to_string()))?;
+        let check_idle_after = options.check_idle_after;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= check_idle_after {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await?;
         Ok(Self {

@@ -185,6 +185,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Seconds to wait for a pooled connection.
     pub acquire_timeout_seconds: u64,
+    /// A pooled connection idle longer than this many seconds is pinged
+    /// before use (0: every time).
+    pub check_idle_after_seconds: u64,
 }
 
 /// `[log]`

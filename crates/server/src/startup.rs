@@ -130,6 +130,7 @@ pub async fn open_database(settings: &Settings) -> Result<Database, StartupError
         url: settings.database.url.clone(),
         max_connections: settings.database.max_connections,
         acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_seconds),
+        check_idle_after: Duration::from_secs(settings.database.check_idle_after_seconds),
     };
     let database = Database::connect(&options).await?;
     database
