@@ -15,11 +15,12 @@ use punctual_domain::{
 use sea_orm::prelude::*;
 use sea_orm::sea_query::{Alias, IntoIden, Order, Query, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, Condition, ConnectionTrait, Identity, QueryOrder, QuerySelect, RelationDef,
-    RelationType, SqlErr,
+    ActiveValue::Set, Condition, ConnectionTrait, Identity, QueryOrder, QuerySelect, QueryTrait,
+    RelationDef, RelationType, SelectTwoModel, SelectorTrait, SqlErr,
 };
 
 use crate::entities::{execution, job, organization};
+use crate::prepared::Prepared;
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -295,6 +296,24 @@ pub async fn find_job_with_latest_execution(
     organization_id: Uuid,
     id: Uuid,
 ) -> Result<Option<(job::Model, Option<execution::Model>)>> {
+    static STATEMENT: Prepared<2> = Prepared::new();
+    let statement = STATEMENT.statement(
+        db.get_database_backend(),
+        [organization_id, id],
+        job_with_latest_execution,
+    );
+    match db.query_one(statement).await? {
+        Some(row) => Ok(Some(
+            SelectTwoModel::<job::Model, execution::Model>::from_raw_query_result(row)?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn job_with_latest_execution(
+    backend: sea_orm::DatabaseBackend,
+    [organization_id, id]: [Uuid; 2],
+) -> sea_orm::Statement {
     // Joined on the execution being the job's newest, so at most one row.
     let newest = RelationDef {
         rel_type: RelationType::HasMany,
@@ -312,12 +331,12 @@ pub async fn find_job_with_latest_execution(
         fk_name: None,
         condition_type: sea_orm::sea_query::ConditionType::All,
     };
-    Ok(scoped(organization_id)
+    scoped(organization_id)
         .filter(job::Column::Id.eq(id))
         .select_also(execution::Entity)
         .join(sea_orm::JoinType::LeftJoin, newest)
-        .one(db)
-        .await?)
+        .limit(1)
+        .build(backend)
 }
 
 /// The job `id` of the organization, locked for the rest of the transaction

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod organizations;
 pub mod outbox;
+mod prepared;
 pub mod quota;
 pub mod retention;
 pub mod usage;
