@@ -295,16 +295,30 @@ pub async fn set_next_run(
     Ok(())
 }
 
-/// Executions of a job that are pending or running.
-pub async fn unfinished_executions(
+/// Those of `job_ids` that have a pending or running execution: one query per
+/// state and chunk for a whole dispatch batch, not one per job. Each names its
+/// state literally so the planner may take that state's partial index (the
+/// queue, however long the jobs' histories are).
+pub async fn jobs_with_unfinished_executions(
     db: &impl ConnectionTrait,
-    job_id: Uuid,
-) -> Result<Vec<execution::Model>> {
-    Ok(execution::Entity::find()
-        .filter(execution::Column::JobId.eq(job_id))
-        .filter(execution::Column::Status.is_in(["pending", "running"]))
-        .all(db)
-        .await?)
+    job_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>> {
+    let mut busy = std::collections::HashSet::new();
+    for chunk in job_ids.chunks(500) {
+        for state in [is_pending(), is_running()] {
+            busy.extend(
+                execution::Entity::find()
+                    .select_only()
+                    .column(execution::Column::JobId)
+                    .filter(state)
+                    .filter(execution::Column::JobId.is_in(chunk.to_vec()))
+                    .into_tuple::<Uuid>()
+                    .all(db)
+                    .await?,
+            );
+        }
+    }
+    Ok(busy)
 }
 
 /// Marks the unfinished (running or pending) executions of a job canceled

@@ -373,6 +373,13 @@ impl Inner {
         let transaction = self.database.begin_write().await?;
         let jobs =
             store::lock_due_jobs(&transaction, now, horizon, self.config.dispatch_batch).await?;
+        // Whether a run is still in progress matters only to the other policies.
+        let guarded: Vec<Uuid> = jobs
+            .iter()
+            .filter(|job| job.concurrency != "allow")
+            .map(|job| job.id)
+            .collect();
+        let busy = store::jobs_with_unfinished_executions(&transaction, &guarded).await?;
         let mut to_cancel = Vec::new();
         let mut skipped = 0u64;
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
@@ -398,10 +405,7 @@ impl Inner {
                     continue;
                 }
             };
-            let has_unfinished = job.concurrency != "allow"
-                && !store::unfinished_executions(&transaction, job.id)
-                    .await?
-                    .is_empty();
+            let has_unfinished = busy.contains(&job.id);
             let plan = plan_occurrence(job, &schedule, due, now, tolerance, has_unfinished);
             if plan.replace_running {
                 to_cancel.extend(
