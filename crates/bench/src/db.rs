@@ -188,8 +188,20 @@ pub enum Timing {
 }
 
 /// One job row as the API would create it: GET to the sink, 5 s timeout, up to 3
-/// attempts, concurrency `allow`, missed runs `skip`.
+/// attempts, concurrency `allow` (the API's default), missed runs `skip`.
 pub fn job_row(org: Uuid, url: &str, timing: Timing, now: DateTime<Utc>) -> job::ActiveModel {
+    job_row_with(org, url, timing, now, "allow")
+}
+
+/// [`job_row`] with another concurrency policy (`forbid` and `replace` make the
+/// engine check for a run in progress before each occurrence).
+pub fn job_row_with(
+    org: Uuid,
+    url: &str,
+    timing: Timing,
+    now: DateTime<Utc>,
+    concurrency: &str,
+) -> job::ActiveModel {
     let (kind, cron, run_at, next) = match timing {
         Timing::Once(at) => ("once", None, Some(at), at),
         Timing::Cron { expr, next } => ("cron", Some(expr), None, next),
@@ -211,7 +223,7 @@ pub fn job_row(org: Uuid, url: &str, timing: Timing, now: DateTime<Utc>) -> job:
         retry_max_attempts: Set(3),
         retry_min_backoff_ms: Set(100),
         retry_max_backoff_ms: Set(1_000),
-        concurrency: Set("allow".to_owned()),
+        concurrency: Set(concurrency.to_owned()),
         missed_runs: Set("skip".to_owned()),
         catch_up_grace_ms: Set(3_600_000),
         enabled: Set(true),

@@ -63,6 +63,10 @@ struct Cli {
     /// Keep the scratch database.
     #[arg(long, global = true)]
     keep: bool,
+    /// W1–W3: the jobs' concurrency policy (`allow` is the API's default;
+    /// `forbid` and `replace` make dispatch check for a run in progress).
+    #[arg(long, global = true, default_value = "allow", value_parser = ["allow", "forbid", "replace"])]
+    job_concurrency: String,
     /// Longest wait for a run to complete, in seconds.
     #[arg(long, global = true, default_value_t = 600)]
     timeout: u64,
@@ -178,6 +182,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
         queries,
         explain: cli.explain,
         timeout: Duration::from_secs(cli.timeout),
+        job_concurrency: cli.job_concurrency.clone(),
     };
     let binary = cli
         .punctual_bin

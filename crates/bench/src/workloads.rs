@@ -43,6 +43,8 @@ pub struct Options {
     pub explain: bool,
     /// Longest wait for a workload to complete.
     pub timeout: Duration,
+    /// The jobs' concurrency policy (W1–W3).
+    pub job_concurrency: String,
 }
 
 /// A scratch database with the benchmark organization, and the sink.
@@ -101,6 +103,10 @@ impl Bench {
         map.insert("backend".into(), json!(self.backend_name()));
         map.insert("db_version".into(), json!(self.version));
         map.insert("loadavg_1m_before".into(), json!(self.loadavg));
+        map.insert(
+            "job_concurrency".into(),
+            json!(self.options.job_concurrency),
+        );
         map.insert(
             "engine".into(),
             json!({
@@ -389,7 +395,13 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
     let url = bench.sink.url();
     let due = Utc::now();
     let insert_s = db::insert_jobs(&setup, jobs, |_| {
-        db::job_row(bench.org, &url, Timing::Once(due), due)
+        db::job_row_with(
+            bench.org,
+            &url,
+            Timing::Once(due),
+            due,
+            &bench.options.job_concurrency,
+        )
     })
     .await?;
     bench.analyze(&setup).await?;
@@ -447,7 +459,13 @@ pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::
         .duration_round(TimeDelta::milliseconds(1))
         .unwrap_or(now);
     let insert_s = db::insert_jobs(&setup, jobs, |_| {
-        db::job_row(bench.org, &url, Timing::Once(due), now)
+        db::job_row_with(
+            bench.org,
+            &url,
+            Timing::Once(due),
+            now,
+            &bench.options.job_concurrency,
+        )
     })
     .await?;
     bench.analyze(&setup).await?;
@@ -523,7 +541,13 @@ pub async fn w3_steady(options: &Options, steady: Steady) -> anyhow::Result<Valu
     let now = Utc::now();
     let not_before = now + TimeDelta::hours(1);
     let insert_dormant_s = db::insert_jobs(&setup, dormant, |i| {
-        db::job_row(bench.org, &url, db::dormant_timing(i, not_before), now)
+        db::job_row_with(
+            bench.org,
+            &url,
+            db::dormant_timing(i, not_before),
+            now,
+            &bench.options.job_concurrency,
+        )
     })
     .await?;
     // The first occurrences: the next whole second at least 2 s from now.
@@ -545,7 +569,7 @@ pub async fn w3_steady(options: &Options, steady: Steady) -> anyhow::Result<Valu
     let inserted_at = Utc::now();
     let insert_active_s = db::insert_jobs(&setup, active, |i| {
         let (expr, next) = &schedules[i % schedules.len()];
-        db::job_row(
+        db::job_row_with(
             bench.org,
             &url,
             Timing::Cron {
@@ -553,6 +577,7 @@ pub async fn w3_steady(options: &Options, steady: Steady) -> anyhow::Result<Valu
                 next: *next,
             },
             inserted_at,
+            &bench.options.job_concurrency,
         )
     })
     .await?;
