@@ -60,6 +60,26 @@ pub struct Database {
     backend: Backend,
 }
 
+/// The pool settings both backends share: size, acquire timeout, and a ping
+/// before use only for a connection idle past `check_idle_after`.
+fn pool_options<DB: sqlx::Database>(
+    pool: sqlx::pool::PoolOptions<DB>,
+    options: &DatabaseOptions,
+) -> sqlx::pool::PoolOptions<DB> {
+    let check_idle_after = options.check_idle_after;
+    pool.max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= check_idle_after {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl Database {
     /// Opens the pool. For SQLite the file's directory is created, the journal is
     /// switched to WAL and every connection waits on locks instead of failing.
@@ -91,19 +111,7 @@ impl Database {
         if let Some(dir) = filename.parent() {
             ensure_directory(dir)?;
         }
-        let check_idle_after = options.check_idle_after;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= check_idle_after {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = pool_options(SqlitePoolOptions::new(), options)
             .connect_with(connect)
             .await?;
         Ok(Self {
@@ -118,19 +126,7 @@ impl Database {
     ) -> Result<Self, PersistenceError> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| PersistenceError::InvalidUrl(e.to_string()))?;
-        let check_idle_after = options.check_idle_after;
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= check_idle_after {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = pool_options(PgPoolOptions::new(), options)
             .connect_with(connect)
             .await?;
         Ok(Self {
