@@ -546,10 +546,6 @@ pub async fn record_outcomes(
     // 9 parameters a row: well under SQLite's and PostgreSQL's limits.
     const CHUNK: usize = 256;
     let backend = db.get_database_backend();
-    let lock = match backend {
-        DatabaseBackend::Postgres => " FOR UPDATE",
-        _ => "",
-    };
     let mut recorded = Vec::with_capacity(outcomes.len());
     for chunk in outcomes.chunks(CHUNK) {
         // First the rows still running here, locked; then the update joins on
@@ -558,12 +554,26 @@ pub async fn record_outcomes(
         // rescans the VALUES list for every running execution: quadratic.
         let mut p = Parameters::new(backend);
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-        let sql = format!(
-            "SELECT id FROM executions WHERE id IN ({}) \
-             AND status = 'running' AND node_id = {}{lock}",
-            p.list(&ids),
-            p.bind(node_id)
-        );
+        let sql = match backend {
+            // Each row fetched through the primary key, whatever the planner
+            // believes of the table: `OFFSET 0` keeps the lookup a parameterized
+            // subquery. Left to itself, on a young table without statistics it
+            // scans the whole table (or every dead entry of the running queue's
+            // partial index) once per chunk, a cost that grows with the history.
+            DatabaseBackend::Postgres => format!(
+                "SELECT found.id FROM unnest(ARRAY[{}]::uuid[]) AS wanted (id), \
+                 LATERAL (SELECT id FROM executions WHERE executions.id = wanted.id \
+                 AND status = 'running' AND node_id = {} OFFSET 0 FOR UPDATE) AS found",
+                p.list(&ids),
+                p.bind(node_id)
+            ),
+            _ => format!(
+                "SELECT id FROM executions WHERE id IN ({}) \
+                 AND status = 'running' AND node_id = {}",
+                p.list(&ids),
+                p.bind(node_id)
+            ),
+        };
         let ours: std::collections::HashSet<Uuid> = returned_ids(db, p.statement(sql))
             .await?
             .into_iter()
@@ -590,6 +600,16 @@ pub async fn record_outcomes(
                 )
             })
             .collect();
+        // The rows are locked: their physical addresses hold until the commit,
+        // and PostgreSQL reaches each through its primary key, then by address.
+        let (target, join) = match backend {
+            DatabaseBackend::Postgres => (
+                ", LATERAL (SELECT ctid AS address FROM executions AS locked \
+                 WHERE locked.id = outcome.eid OFFSET 0) AS found",
+                "executions.ctid = found.address",
+            ),
+            _ => ("", "executions.id = outcome.eid"),
+        };
         let sql = format!(
             "WITH outcome (eid, status, started_at, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
              AS (VALUES {}) \
@@ -598,7 +618,7 @@ pub async fn record_outcomes(
              duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, \
              status_code = outcome.status_code, response_body = outcome.response_body, \
              error = outcome.error, lease_expires_at = NULL \
-             FROM outcome WHERE executions.id = outcome.eid",
+             FROM outcome{target} WHERE {join}",
             rows.join(", ")
         );
         db.execute(p.statement(sql)).await?;
