@@ -10,6 +10,7 @@ mod probe;
 mod serve;
 mod sink;
 mod workloads;
+mod wrk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -196,7 +197,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
         } => {
             let sink = sink::Sink::start(cli.sink_threads)?;
             let duration = Duration::from_secs(duration);
-            let wrk = sink::wrk_ceiling(&sink.url(), concurrency, duration).await;
+            let wrk = wrk::run(&sink.url(), concurrency, duration, &[]).await;
             let (client_rate, failures) =
                 sink::client_ceiling(&sink.url(), concurrency, duration).await?;
             Ok(json!({
@@ -204,7 +205,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
                 "loadavg_1m_before": probe::loadavg(),
                 "sink_threads": cli.sink_threads,
                 "connections": concurrency,
-                "wrk_req_per_s": wrk.as_ref().map(|w| probe::round(w.0)),
+                "wrk_req_per_s": wrk.as_ref().map(|w| probe::round(w.rate)),
                 "builtin_client_req_per_s": probe::round(client_rate),
                 "builtin_client_failures": failures,
                 "note": "the load generator shares the 2 cores with the sink: a lower bound of its ceiling",

@@ -172,6 +172,26 @@ impl CpuSnapshot {
     }
 }
 
+/// CPU seconds by group (as [`CpuSnapshot::since`] reports them) in µs per unit
+/// of work.
+pub fn per_unit(cpu_seconds: &Value, units: f64) -> serde_json::Map<String, Value> {
+    let units = units.max(1.0);
+    cpu_seconds
+        .as_object()
+        .map(|groups| {
+            groups
+                .iter()
+                .map(|(group, secs)| {
+                    (
+                        group.clone(),
+                        json!(round(secs.as_f64().unwrap_or(0.0) * 1e6 / units)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Statement counts and time, by "VERB table".
 #[derive(Debug, Default)]
 pub struct QueryCounts {

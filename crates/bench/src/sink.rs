@@ -175,28 +175,3 @@ pub async fn client_ceiling(
     }
     Ok((ok as f64 / started.elapsed().as_secs_f64(), failed))
 }
-
-/// The ceiling measured by `wrk` (Debian's package), if it is installed:
-/// requests/s and the raw summary.
-pub async fn wrk_ceiling(
-    url: &str,
-    connections: usize,
-    duration: Duration,
-) -> Option<(f64, String)> {
-    let output = tokio::process::Command::new("wrk")
-        .args([
-            "-t1".to_owned(),
-            format!("-c{connections}"),
-            format!("-d{}s", duration.as_secs().max(1)),
-            url.to_owned(),
-        ])
-        .output()
-        .await
-        .ok()?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let rate = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse::<f64>().ok())?;
-    Some((rate, text))
-}

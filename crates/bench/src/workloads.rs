@@ -161,15 +161,7 @@ impl Bench {
         engine_db.close().await;
         let cpu = before.cpu.since(&cpu_after);
         let per = executions.max(1) as f64;
-        let mut cpu_per = serde_json::Map::new();
-        if let Some(groups) = cpu.as_object() {
-            for (group, secs) in groups {
-                cpu_per.insert(
-                    group.clone(),
-                    json!(probe::round(secs.as_f64().unwrap_or(0.0) * 1e6 / per)),
-                );
-            }
-        }
+        let cpu_per = probe::per_unit(&cpu, per);
         out.insert("cpu_s".into(), cpu);
         out.insert("cpu_us_per_execution".into(), Value::Object(cpu_per));
         if let Some(queries) = &self.options.queries {
