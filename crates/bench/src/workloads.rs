@@ -664,95 +664,41 @@ fn explain_later(bench: &Bench, after: Duration) {
     });
 }
 
-/// Mirrors of the engine's claim and wake-up queries (crates/persistence/src/engine.rs).
-fn engine_queries(backend: Backend) -> Vec<(&'static str, String, bool)> {
-    let (lock_jobs, lock_executions) = match backend {
-        Backend::Postgres => (
-            " FOR UPDATE OF jobs SKIP LOCKED",
-            " FOR UPDATE OF executions SKIP LOCKED",
-        ),
-        Backend::Sqlite => ("", ""),
-    };
-    let p1 = placeholder(backend, 1);
-    let p2 = placeholder(backend, 2);
-    vec![
-        (
-            "lock_due_jobs",
-            format!(
-                "SELECT jobs.* FROM jobs JOIN organizations ON organizations.id = jobs.organization_id \
-                 WHERE jobs.next_run_at <= {p1} AND jobs.enabled AND organizations.suspended_at IS NULL \
-                 ORDER BY jobs.next_run_at LIMIT {p2}{lock_jobs}"
-            ),
-            true,
-        ),
-        (
-            "claim_runnable_executions",
-            format!(
-                "SELECT executions.* FROM executions JOIN organizations ON organizations.id = executions.organization_id \
-                 WHERE executions.status = 'pending' AND executions.run_after <= {p1} AND organizations.suspended_at IS NULL \
-                 ORDER BY executions.run_after LIMIT {p2}{lock_executions}"
-            ),
-            true,
-        ),
-        (
-            "earliest_due_job",
-            "SELECT * FROM jobs WHERE enabled = TRUE AND next_run_at IS NOT NULL \
-             AND organization_id NOT IN (SELECT id FROM organizations WHERE suspended_at IS NOT NULL) \
-             ORDER BY next_run_at ASC LIMIT 1"
-                .to_owned(),
-            false,
-        ),
-        (
-            "earliest_pending_execution",
-            "SELECT * FROM executions WHERE status = 'pending' \
-             AND organization_id NOT IN (SELECT id FROM organizations WHERE suspended_at IS NOT NULL) \
-             ORDER BY run_after ASC LIMIT 1"
-                .to_owned(),
-            false,
-        ),
-    ]
-}
-
-/// Prints the plans of the engine's claim queries to stderr: EXPLAIN (ANALYZE,
-/// BUFFERS) in a rolled-back transaction on PostgreSQL, EXPLAIN QUERY PLAN on SQLite.
+/// Prints the plans of the engine's queue queries — the statements themselves,
+/// from `punctual_persistence::engine::queue_statements` — to stderr: EXPLAIN
+/// (ANALYZE, BUFFERS) in a rolled-back transaction on PostgreSQL (the claims
+/// lock rows), EXPLAIN QUERY PLAN on SQLite.
 pub async fn explain(url: &str, backend: Backend) -> anyhow::Result<()> {
-    use sqlx::{Connection, Row as _};
+    use punctual_persistence::sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let database = db::connect(url, 1).await?;
     let now = Utc::now();
-    match backend {
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(url).await?;
-            for (name, sql, binds) in engine_queries(backend) {
-                let mut tx = conn.begin().await?;
-                let text = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
-                let mut query = sqlx::query(&text);
-                if binds {
-                    query = query.bind(now).bind(500i64);
-                }
-                let rows = query.fetch_all(&mut *tx).await?;
-                eprintln!("--- {name} (PostgreSQL, at {now})");
-                for row in rows {
-                    eprintln!("{}", row.try_get::<String, _>(0).unwrap_or_default());
-                }
-                tx.rollback().await?;
-            }
-            conn.close().await?;
-        }
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(url).await?;
-            for (name, sql, binds) in engine_queries(backend) {
-                let text = format!("EXPLAIN QUERY PLAN {sql}");
-                let mut query = sqlx::query(&text);
-                if binds {
-                    query = query.bind(now).bind(500i64);
-                }
-                let rows = query.fetch_all(&mut conn).await?;
-                eprintln!("--- {name} (SQLite)");
-                for row in rows {
-                    eprintln!("{}", row.try_get::<String, _>(3).unwrap_or_default());
-                }
-            }
-            conn.close().await?;
+    let lookahead = chrono::Duration::from_std(EngineConfig::default().lookahead)?;
+    let statements = punctual_persistence::engine::queue_statements(
+        sea_backend(backend),
+        now,
+        now + lookahead,
+        EngineConfig::default().dispatch_batch,
+    );
+    let (prefix, column) = match backend {
+        Backend::Postgres => ("EXPLAIN (ANALYZE, BUFFERS)", 0),
+        Backend::Sqlite => ("EXPLAIN QUERY PLAN", 3),
+    };
+    for (name, statement) in statements {
+        let explained = Statement {
+            sql: format!("{prefix} {}", statement.sql),
+            ..statement
+        };
+        let transaction = database.conn().begin().await?;
+        let rows = transaction.query_all(explained).await?;
+        transaction.rollback().await?;
+        eprintln!("--- {name} ({backend:?}, at {now})");
+        for row in rows {
+            eprintln!(
+                "{}",
+                row.try_get_by_index::<String>(column).unwrap_or_default()
+            );
         }
     }
+    database.close().await;
     Ok(())
 }

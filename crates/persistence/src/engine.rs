@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, IntoActiveModel, QueryOrder, QuerySelect, Statement,
+    ConnectionTrait, DatabaseBackend, IntoActiveModel, QueryOrder, QuerySelect, QueryTrait,
+    Statement,
 };
 
 use crate::entities::{execution, job, organization};
@@ -27,7 +28,16 @@ pub async fn lock_due_jobs(
     horizon: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<job::Model>> {
-    let backend = db.get_database_backend();
+    let statement = lock_due_jobs_statement(db.get_database_backend(), now, horizon, limit);
+    Ok(job::Entity::find().from_raw_sql(statement).all(db).await?)
+}
+
+fn lock_due_jobs_statement(
+    backend: DatabaseBackend,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    limit: u64,
+) -> Statement {
     let lock = match backend {
         DatabaseBackend::Postgres => " FOR UPDATE OF jobs SKIP LOCKED",
         _ => "",
@@ -46,10 +56,33 @@ pub async fn lock_due_jobs(
         p.bind(now),
         p.bind(limit),
     );
-    Ok(job::Entity::find()
-        .from_raw_sql(p.statement(sql))
-        .all(db)
-        .await?)
+    p.statement(sql)
+}
+
+/// The engine's queue queries as it runs them at `now` (claims of `limit`
+/// rows), by name: what `punctual-bench --explain` asks the planner about, so
+/// the plans shown are those of the statements the engine sends.
+pub fn queue_statements(
+    backend: DatabaseBackend,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    limit: u64,
+) -> Vec<(&'static str, Statement)> {
+    vec![
+        (
+            "lock_due_jobs",
+            lock_due_jobs_statement(backend, now, horizon, limit),
+        ),
+        (
+            "claim_runnable_executions",
+            claim_runnable_statement(backend, now, limit),
+        ),
+        ("earliest_due_job", earliest_due_job_query().build(backend)),
+        (
+            "earliest_pending_execution",
+            earliest_pending_execution_query().build(backend),
+        ),
+    ]
 }
 
 const SUSPENDED_ORGANIZATIONS: &str =
@@ -66,14 +99,19 @@ fn suspended_organizations() -> sea_orm::sea_query::SelectStatement {
 /// The earliest `next_run_at` of any enabled job of an unsuspended organization,
 /// and whether that job may be dispatched ahead (concurrency `allow`).
 pub async fn earliest_due_job(db: &impl ConnectionTrait) -> Result<Option<(DateTime<Utc>, bool)>> {
-    Ok(job::Entity::find()
+    Ok(earliest_due_job_query()
+        .one(db)
+        .await?
+        .and_then(|j| Some((j.next_run_at?, j.concurrency == "allow"))))
+}
+
+fn earliest_due_job_query() -> sea_orm::Select<job::Entity> {
+    job::Entity::find()
         .filter(job::Column::Enabled.eq(true))
         .filter(job::Column::NextRunAt.is_not_null())
         .filter(job::Column::OrganizationId.not_in_subquery(suspended_organizations()))
         .order_by_asc(job::Column::NextRunAt)
-        .one(db)
-        .await?
-        .and_then(|j| Some((j.next_run_at?, j.concurrency == "allow"))))
+        .limit(1)
 }
 
 /// `status = 'pending'` written out, not bound: the partial index of pending
@@ -92,13 +130,18 @@ fn is_running() -> sea_orm::sea_query::SimpleExpr {
 pub async fn earliest_pending_execution(
     db: &impl ConnectionTrait,
 ) -> Result<Option<DateTime<Utc>>> {
-    Ok(execution::Entity::find()
-        .filter(is_pending())
-        .filter(execution::Column::OrganizationId.not_in_subquery(suspended_organizations()))
-        .order_by_asc(execution::Column::RunAfter)
+    Ok(earliest_pending_execution_query()
         .one(db)
         .await?
         .map(|e| e.run_after))
+}
+
+fn earliest_pending_execution_query() -> sea_orm::Select<execution::Entity> {
+    execution::Entity::find()
+        .filter(is_pending())
+        .filter(execution::Column::OrganizationId.not_in_subquery(suspended_organizations()))
+        .order_by_asc(execution::Column::RunAfter)
+        .limit(1)
 }
 
 /// What a new execution row holds.
@@ -365,6 +408,24 @@ pub struct ClaimedExecution {
     pub job: job::Model,
 }
 
+fn claim_runnable_statement(backend: DatabaseBackend, now: DateTime<Utc>, limit: u64) -> Statement {
+    let lock = match backend {
+        DatabaseBackend::Postgres => " FOR UPDATE OF executions SKIP LOCKED",
+        _ => "",
+    };
+    let mut p = Parameters::new(backend);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT executions.* FROM executions \
+         WHERE executions.status = 'pending' AND executions.run_after <= {} \
+         AND executions.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
+         ORDER BY executions.run_after LIMIT {}{lock}",
+        p.bind(now),
+        p.bind(limit),
+    );
+    p.statement(sql)
+}
+
 /// Claims up to `limit` pending executions that may start, marking them running
 /// on `node_id` with a lease until `lease_until`. Call inside a write transaction.
 /// Executions of jobs that were deleted meanwhile go with their job (cascade);
@@ -376,25 +437,9 @@ pub async fn claim_runnable_executions(
     lease_until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<ClaimedExecution>> {
-    let backend = db.get_database_backend();
-    let (lock, p) = match backend {
-        DatabaseBackend::Postgres => (" FOR UPDATE OF executions SKIP LOCKED", ["$1", "$2"]),
-        _ => ("", ["?", "?"]),
-    };
-    let sql = format!(
-        "SELECT executions.* FROM executions \
-         WHERE executions.status = 'pending' AND executions.run_after <= {} \
-         AND executions.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
-         ORDER BY executions.run_after LIMIT {}{lock}",
-        p[0], p[1]
-    );
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let statement = claim_runnable_statement(db.get_database_backend(), now, limit);
     let pending = execution::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [now.into(), limit.into()],
-        ))
+        .from_raw_sql(statement)
         .all(db)
         .await?;
     if pending.is_empty() {
