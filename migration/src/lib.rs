@@ -14,6 +14,7 @@ mod m20261125_000003_plans_audit_notifications;
 mod m20261125_000004_execution_queue_indexes;
 mod m20261125_000005_job_counts;
 mod m20261125_000006_due_jobs_index;
+mod m20261202_000007_execution_organization_check;
 mod table_builders;
 
 /// Every migration, oldest first.
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_execution_queue_indexes::Migration),
             Box::new(m20261125_000005_job_counts::Migration),
             Box::new(m20261125_000006_due_jobs_index::Migration),
+            Box::new(m20261202_000007_execution_organization_check::Migration),
         ]
     }
 }

@@ -468,6 +468,34 @@ async fn a_once_job_runs_once_and_completes() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+/// Executions go with their organization through their job: on PostgreSQL they
+/// hold no key of their own to the organization (migration 7), so this cascade
+/// is the one that must remove them.
+#[tokio::test]
+async fn deleting_an_organization_removes_its_executions() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(204)).await;
+    let job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture.job(job).await.completed_at.is_some()
+        })
+        .await
+    );
+    engine.shutdown().await;
+    assert_eq!(fixture.executions(job).await.len(), 1);
+    punctual_persistence::organizations::delete_organization(
+        fixture.database.conn(),
+        fixture.organization_id,
+    )
+    .await
+    .unwrap();
+    assert!(fixture.executions(job).await.is_empty());
+}
+
 /// The unique (job, scheduled_for, attempt) is the last guard against a double
 /// dispatch: an occurrence already on record is neither inserted again nor run,
 /// although dispatch sends new occurrences straight to running.
