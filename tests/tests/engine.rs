@@ -443,17 +443,16 @@ async fn consecutive_failed_occurrences_auto_disable_the_job() {
     );
 }
 
-#[tokio::test]
-async fn a_once_job_runs_once_and_completes() {
-    let fixture = EngineFixture::new().await;
-    let server = target(ResponseTemplate::new(204)).await;
+/// A once-job due shortly, run by an engine until it completes; the engine is
+/// stopped again.
+async fn run_a_once_job(fixture: &EngineFixture, server: &MockServer) -> uuid::Uuid {
     let job = fixture
         .insert_job(JobSpec::once(
             Utc::now() + chrono::Duration::milliseconds(300),
             &server.uri(),
         ))
         .await;
-    let engine = start(&fixture, fixture.config());
+    let engine = start(fixture, fixture.config());
     assert!(
         eventually(Duration::from_secs(10), || async {
             fixture.job(job).await.completed_at.is_some()
@@ -461,6 +460,14 @@ async fn a_once_job_runs_once_and_completes() {
         .await
     );
     engine.shutdown().await;
+    job
+}
+
+#[tokio::test]
+async fn a_once_job_runs_once_and_completes() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(204)).await;
+    let job = run_a_once_job(&fixture, &server).await;
     let executions = fixture.executions(job).await;
     assert_eq!(executions.len(), 1);
     assert_eq!(executions[0].status, "success");
@@ -475,17 +482,7 @@ async fn a_once_job_runs_once_and_completes() {
 async fn deleting_an_organization_removes_its_executions() {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(204)).await;
-    let job = fixture
-        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
-        .await;
-    let engine = start(&fixture, fixture.config());
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            fixture.job(job).await.completed_at.is_some()
-        })
-        .await
-    );
-    engine.shutdown().await;
+    let job = run_a_once_job(&fixture, &server).await;
     assert_eq!(fixture.executions(job).await.len(), 1);
     punctual_persistence::organizations::delete_organization(
         fixture.database.conn(),

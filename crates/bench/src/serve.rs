@@ -411,20 +411,20 @@ pub async fn w4_api(
                 Call::Get(format!("{}/api/v1/orgs/{}", serve.base, account.slug)),
             ));
         }
+        let run = |call: &Call| {
+            load(
+                &client,
+                &account.api_key,
+                call.clone(),
+                settings.concurrency,
+                settings.duration,
+            )
+        };
         let mut idle = serde_json::Map::new();
         let cpu_before = serve.cpu_s();
         let started = Instant::now();
         for (name, call) in &phases {
-            let measured = measure(&serve, &scratch, || {
-                load(
-                    &client,
-                    &account.api_key,
-                    call.clone(),
-                    settings.concurrency,
-                    settings.duration,
-                )
-            })
-            .await?;
+            let measured = measure(&serve, &scratch, || run(call)).await?;
             idle.insert((*name).to_owned(), measured);
         }
         // The GET again with wrk, whose own CPU leaves the server more of the cores.
@@ -480,17 +480,7 @@ pub async fn w4_api(
             .await?;
             let mut loaded = serde_json::Map::new();
             for (name, call) in &phases {
-                loaded.insert(
-                    (*name).to_owned(),
-                    load(
-                        &client,
-                        &account.api_key,
-                        call.clone(),
-                        settings.concurrency,
-                        settings.duration,
-                    )
-                    .await?,
-                );
+                loaded.insert((*name).to_owned(), run(call).await?);
             }
             let served = sink.state.requests() - background;
             stop_cron_load(&database).await?;
