@@ -77,6 +77,11 @@ struct Cli {
     /// `[log] level` of the spawned `punctual serve` (default: its own, info).
     #[arg(long, global = true)]
     serve_log_level: Option<String>,
+    /// W1–W3: log the in-process engine as `punctual serve` does (its default
+    /// text format, to stderr) at this level, e.g. `info`; by default nothing is
+    /// logged, which `serve` would not do.
+    #[arg(long, global = true)]
+    engine_log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,18 +161,36 @@ enum Workload {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let queries = cli.count_queries.then(|| Arc::new(QueryCounts::default()));
-    if let Some(counts) = &queries {
+    let counter = queries.as_ref().map(|counts| {
         let filter = tracing_subscriber::filter::Targets::new()
             .with_target("sqlx::query", tracing::Level::DEBUG);
-        let subscriber =
-            tracing_subscriber::registry().with(QueryCounter(counts.clone()).with_filter(filter));
-        tracing::subscriber::set_global_default(subscriber).context("install the query counter")?;
+        QueryCounter(counts.clone()).with_filter(filter)
+    });
+    let engine_log = match &cli.engine_log_level {
+        Some(level) => Some(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::EnvFilter::try_new(level).context("--engine-log-level")?,
+                ),
+        ),
+        None => None,
+    };
+    if counter.is_some() || engine_log.is_some() {
+        let subscriber = tracing_subscriber::registry()
+            .with(counter)
+            .with(engine_log);
+        tracing::subscriber::set_global_default(subscriber).context("install the subscriber")?;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("bench-rt")
         .enable_all()
         .build()?;
-    let result = runtime.block_on(run(cli, queries))?;
+    let engine_log_level = cli.engine_log_level.clone();
+    let mut result = runtime.block_on(run(cli, queries))?;
+    if let (Some(level), Some(fields)) = (engine_log_level, result.as_object_mut()) {
+        fields.insert("engine_log_level".into(), json!(level));
+    }
     println!("{result}");
     Ok(())
 }
