@@ -7,7 +7,6 @@
 //! heap-only tuples instead of adding an entry to every index of `jobs`.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 use crate::table_builders::*;
 
@@ -31,22 +30,11 @@ impl MigrationTrait for Migration {
         manager
             .drop_index(Index::drop().name(FULL).table(name("jobs")).to_owned())
             .await?;
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("ALTER TABLE jobs SET (fillfactor = 85)")
-                .await?;
-        }
-        Ok(())
+        on_postgres(manager, "ALTER TABLE jobs SET (fillfactor = 85)").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("ALTER TABLE jobs RESET (fillfactor)")
-                .await?;
-        }
+        on_postgres(manager, "ALTER TABLE jobs RESET (fillfactor)").await?;
         manager
             .create_index(index("jobs", &["next_run_at"]))
             .await?;

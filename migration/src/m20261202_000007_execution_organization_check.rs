@@ -7,8 +7,8 @@
 //! through its jobs to their executions. SQLite keeps the constraint (dropping
 //! one there means rebuilding the table, and its check is an in-process lookup).
 
+use crate::table_builders::on_postgres;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -18,27 +18,21 @@ const CONSTRAINT: &str = "fk_executions_organization_id";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE executions DROP CONSTRAINT IF EXISTS {CONSTRAINT}"
-                ))
-                .await?;
-        }
-        Ok(())
+        on_postgres(
+            manager,
+            &format!("ALTER TABLE executions DROP CONSTRAINT IF EXISTS {CONSTRAINT}"),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "ALTER TABLE executions ADD CONSTRAINT {CONSTRAINT} \
-                     FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE"
-                ))
-                .await?;
-        }
-        Ok(())
+        on_postgres(
+            manager,
+            &format!(
+                "ALTER TABLE executions ADD CONSTRAINT {CONSTRAINT} \
+                 FOREIGN KEY (organization_id) REFERENCES organizations(id) ON DELETE CASCADE"
+            ),
+        )
+        .await
     }
 }

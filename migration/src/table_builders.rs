@@ -103,3 +103,12 @@ pub fn unique(table: &str, columns: &[&str]) -> IndexCreateStatement {
         .unique();
     statement
 }
+
+/// Runs `sql` on PostgreSQL only: for settings and constraints SQLite has no
+/// statement for.
+pub async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
