@@ -172,24 +172,27 @@ impl CpuSnapshot {
     }
 }
 
-/// CPU seconds by group (as [`CpuSnapshot::since`] reports them) in µs per unit
-/// of work.
-pub fn per_unit(cpu_seconds: &Value, units: f64) -> serde_json::Map<String, Value> {
-    let units = units.max(1.0);
-    cpu_seconds
+/// Each number of a JSON object divided by `by`, rounded to `digits` decimals
+/// (what is not a number counts as 0).
+pub fn divided(values: &Value, by: f64, digits: i32) -> serde_json::Map<String, Value> {
+    values
         .as_object()
-        .map(|groups| {
-            groups
+        .map(|fields| {
+            fields
                 .iter()
-                .map(|(group, secs)| {
-                    (
-                        group.clone(),
-                        json!(round(secs.as_f64().unwrap_or(0.0) * 1e6 / units)),
-                    )
+                .map(|(key, value)| {
+                    let share = value.as_f64().unwrap_or(0.0) / by;
+                    (key.clone(), json!(round_to(share, digits)))
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// CPU seconds by group (as [`CpuSnapshot::since`] reports them) in µs per unit
+/// of work.
+pub fn per_unit(cpu_seconds: &Value, units: f64) -> serde_json::Map<String, Value> {
+    divided(cpu_seconds, units.max(1.0) / 1e6, 1)
 }
 
 /// Statement counts and time, by "VERB table".

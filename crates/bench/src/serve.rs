@@ -313,7 +313,6 @@ pub struct ApiLoad {
     pub under_load_rate: usize,
 }
 
-/// W4: authenticated reads and writes against `punctual serve`.
 /// Runs one load phase and adds what it cost per request: CPU of `punctual
 /// serve`, of this process (the load generator when it is the built-in client)
 /// and of the PostgreSQL backends, and PostgreSQL's row statistics.
@@ -346,25 +345,15 @@ where
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let after = db::pg_stats(&scratch.url).await?;
         let diff = db::diff_json(&before, &after);
-        let per: serde_json::Map<String, Value> = diff
-            .as_object()
-            .map(|fields| {
-                fields
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            json!(probe::round_to(v.as_f64().unwrap_or(0.0) / requests, 2)),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        map.insert("pg_stat_per_request".into(), Value::Object(per));
+        map.insert(
+            "pg_stat_per_request".into(),
+            Value::Object(probe::divided(&diff, requests, 2)),
+        );
     }
     Ok(result)
 }
 
+/// W4: authenticated reads and writes against `punctual serve`.
 pub async fn w4_api(
     database_url: &str,
     binary: &Path,

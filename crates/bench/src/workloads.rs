@@ -172,16 +172,10 @@ impl Bench {
             tokio::time::sleep(Duration::from_millis(700)).await;
             let pg_after = db::pg_stats(&self.scratch.url).await?;
             let diff = db::diff_json(&pg_before, &pg_after);
-            let mut per_execution = serde_json::Map::new();
-            if let Some(fields) = diff.as_object() {
-                for (key, value) in fields {
-                    per_execution.insert(
-                        key.clone(),
-                        json!(probe::round_to(value.as_f64().unwrap_or(0.0) / per, 2)),
-                    );
-                }
-            }
-            out.insert("pg_stat_per_execution".into(), Value::Object(per_execution));
+            out.insert(
+                "pg_stat_per_execution".into(),
+                Value::Object(probe::divided(&diff, per, 2)),
+            );
         }
         Ok(())
     }
@@ -672,12 +666,12 @@ pub async fn explain(url: &str, backend: Backend) -> anyhow::Result<()> {
     use punctual_persistence::sea_orm::{ConnectionTrait, Statement, TransactionTrait};
     let database = db::connect(url, 1).await?;
     let now = Utc::now();
-    let lookahead = chrono::Duration::from_std(EngineConfig::default().lookahead)?;
+    let engine = EngineConfig::default();
     let statements = punctual_persistence::engine::queue_statements(
         sea_backend(backend),
         now,
-        now + lookahead,
-        EngineConfig::default().dispatch_batch,
+        now + chrono::Duration::from_std(engine.lookahead)?,
+        engine.dispatch_batch,
     );
     let (prefix, column) = match backend {
         Backend::Postgres => ("EXPLAIN (ANALYZE, BUFFERS)", 0),
