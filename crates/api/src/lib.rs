@@ -139,6 +139,12 @@ pub fn app(
         .service(routes::audit::organization_log)
         .service(routes::audit::platform_log)
         .split_for_parts();
+    // Each worker batches its own reads on its own thread (one extra task per
+    // worker, no hop to another thread per read).
+    let state = AppState {
+        job_reads: punctual_persistence::job_reads::JobReads::start(state.database.clone()),
+        ..state
+    };
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(ApiDocument::new(openapi)))
         .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))

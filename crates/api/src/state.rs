@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use metrics_exporter_prometheus::PrometheusHandle;
 use punctual_auth::{JwtKeys, PasswordHasher};
+use punctual_persistence::job_reads::JobReads;
 use punctual_persistence::Database;
 use tokio::sync::Notify;
 
@@ -31,6 +32,9 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// API keys authenticated recently on this node.
     pub api_keys: Arc<crate::auth_cache::ApiKeyCache>,
+    /// Reads of one job, batched with the reads that arrive meanwhile.
+    /// [`crate::app`] gives each worker its own, on the worker's thread.
+    pub job_reads: JobReads,
 }
 
 /// Keys, hashing parameters and brute-force limits.

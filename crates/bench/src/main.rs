@@ -140,6 +140,10 @@ enum Workload {
         /// Measure again while this many cron occurrences per second run (0: no).
         #[arg(long, default_value_t = 0)]
         under_load: usize,
+        /// Distinct jobs the GET phases cycle through (1: the same job every time,
+        /// as before session 6; concurrent reads of one job share a row).
+        #[arg(long, default_value_t = 1_000)]
+        read_jobs: usize,
     },
     /// W5 footprint: RSS of `punctual serve` with many jobs stored, and DB size.
     W5 {
@@ -281,6 +285,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
             concurrency,
             duration,
             under_load,
+            read_jobs,
         } => {
             serve::w4_api(
                 &cli.database_url,
@@ -292,6 +297,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
                     concurrency,
                     duration: Duration::from_secs(duration),
                     under_load_rate: under_load,
+                    read_jobs: read_jobs.max(1),
                 },
             )
             .await

@@ -220,9 +220,45 @@ fn job_document(n: u64) -> Value {
     })
 }
 
+/// Creates `count` jobs, 32 at a time; their ids.
+async fn create_jobs(
+    client: &reqwest::Client,
+    key: &str,
+    jobs_url: &str,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(count);
+    let mut creating = tokio::task::JoinSet::new();
+    for n in 0..count {
+        if creating.len() >= 32 {
+            if let Some(done) = creating.join_next().await {
+                ids.push(done??);
+            }
+        }
+        let request = client
+            .post(jobs_url)
+            .bearer_auth(key)
+            .json(&job_document(1_000_000 + n as u64));
+        creating.spawn(async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            if status.as_u16() != 201 {
+                bail!("create a job to read: {status} {body}");
+            }
+            Ok::<_, anyhow::Error>(body["id"].as_str().context("created job id")?.to_owned())
+        });
+    }
+    while let Some(done) = creating.join_next().await {
+        ids.push(done??);
+    }
+    Ok(ids)
+}
+
 #[derive(Clone)]
 enum Call {
-    Get(String),
+    /// GETs cycling through these URLs.
+    Get(std::sync::Arc<Vec<String>>),
     PostJob(String),
 }
 
@@ -246,6 +282,8 @@ async fn load(
             let mut latencies = Vec::new();
             let mut statuses: std::collections::BTreeMap<u16, u64> = Default::default();
             let mut n = (worker as u64) << 40;
+            // Worker w reads URLs w, w + concurrency, w + 2 × concurrency, …
+            let mut next_url = worker;
             loop {
                 let now = Instant::now();
                 if now >= deadline {
@@ -253,7 +291,13 @@ async fn load(
                 }
                 n += 1;
                 let request = match &call {
-                    Call::Get(url) => client.get(url),
+                    Call::Get(urls) => {
+                        next_url = (next_url + concurrency) % urls.len().max(1);
+                        match urls.get(next_url) {
+                            Some(url) => client.get(url),
+                            None => break,
+                        }
+                    }
                     Call::PostJob(url) => client.post(url).json(&job_document(n)),
                 };
                 let result = request.bearer_auth(&key).send().await;
@@ -311,6 +355,8 @@ pub struct ApiLoad {
     pub duration: Duration,
     /// Also measure while this many cron occurrences per second run (0: no).
     pub under_load_rate: usize,
+    /// Distinct jobs the GET phases cycle through.
+    pub read_jobs: usize,
 }
 
 /// Runs one load phase and adds what it cost per request: CPU of `punctual
@@ -387,17 +433,22 @@ pub async fn w4_api(
         if jobs_api {
             let body: Value = probe_job.json().await?;
             let id = body["id"].as_str().context("created job id")?.to_owned();
-            phases.push(("get_job", Call::Get(format!("{jobs_url}/{id}"))));
+            let mut ids = create_jobs(&client, &account.api_key, &jobs_url, settings.read_jobs - 1)
+                .await?;
+            ids.push(id);
+            let urls = ids.iter().map(|id| format!("{jobs_url}/{id}")).collect();
+            phases.push(("get_job", Call::Get(std::sync::Arc::new(urls))));
             phases.push(("post_job", Call::PostJob(jobs_url.clone())));
         } else {
             eprintln!(
                 "the jobs API answered {}: measuring GET /api/v1/me and GET /api/v1/orgs/{{org}} instead",
                 probe_job.status()
             );
-            phases.push(("get_me", Call::Get(format!("{}/api/v1/me", serve.base))));
+            let single = |url: String| Call::Get(std::sync::Arc::new(vec![url]));
+            phases.push(("get_me", single(format!("{}/api/v1/me", serve.base))));
             phases.push((
                 "get_org",
-                Call::Get(format!("{}/api/v1/orgs/{}", serve.base, account.slug)),
+                single(format!("{}/api/v1/orgs/{}", serve.base, account.slug)),
             ));
         }
         let run = |call: &Call| {
@@ -417,12 +468,18 @@ pub async fn w4_api(
             idle.insert((*name).to_owned(), measured);
         }
         // The GET again with wrk, whose own CPU leaves the server more of the cores.
-        if let Some((name, Call::Get(url))) = phases.first() {
+        if let Some((name, Call::Get(urls))) = phases.first() {
             let header = format!("authorization: Bearer {}", account.api_key);
             let measured = measure(&serve, &scratch, || async {
-                let run = crate::wrk::run(url, settings.concurrency, settings.duration, &[header])
-                    .await
-                    .context("wrk")?;
+                let run = crate::wrk::run_paths(
+                    &serve.base,
+                    urls,
+                    settings.concurrency,
+                    settings.duration,
+                    &[header],
+                )
+                .await
+                .context("wrk")?;
                 Ok(run.to_json())
             })
             .await;
@@ -447,6 +504,7 @@ pub async fn w4_api(
         out.insert("concurrency".into(), json!(settings.concurrency));
         out.insert("duration_s".into(), json!(settings.duration.as_secs()));
         out.insert("jobs_api".into(), json!(jobs_api));
+        out.insert("read_jobs".into(), json!(settings.read_jobs));
         out.insert(
             "serve_log_level".into(),
             json!(log_level.unwrap_or("default (info)")),

@@ -54,6 +54,16 @@ pub async fn run(
     duration: Duration,
     headers: &[String],
 ) -> Option<WrkRun> {
+    run_with(url, connections, duration, headers, None).await
+}
+
+async fn run_with(
+    url: &str,
+    connections: usize,
+    duration: Duration,
+    headers: &[String],
+    script: Option<&std::path::Path>,
+) -> Option<WrkRun> {
     let mut command = tokio::process::Command::new("wrk");
     command.args([
         "-t1".to_owned(),
@@ -64,8 +74,43 @@ pub async fn run(
     for header in headers {
         command.arg("-H").arg(header);
     }
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
     let output = command.arg(url).output().await.ok()?;
     parse(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// Like [`run`], cycling through `urls` (all on `base`) with a Lua script when
+/// there are several.
+pub async fn run_paths(
+    base: &str,
+    urls: &[String],
+    connections: usize,
+    duration: Duration,
+    headers: &[String],
+) -> Option<WrkRun> {
+    let [url] = urls else {
+        let script = std::env::temp_dir().join(format!("punctual-wrk-{}.lua", std::process::id()));
+        let paths: Option<Vec<&str>> = urls.iter().map(|url| url.strip_prefix(base)).collect();
+        std::fs::write(&script, cycle_script(&paths?)).ok()?;
+        let run = run_with(base, connections, duration, headers, Some(&script)).await;
+        let _ = std::fs::remove_file(&script);
+        return run;
+    };
+    run(url, connections, duration, headers).await
+}
+
+/// A wrk script whose requests cycle through `paths`.
+fn cycle_script(paths: &[&str]) -> String {
+    let mut script = String::from("local paths = {\n");
+    for path in paths {
+        script.push_str(&format!("  {path:?},\n"));
+    }
+    script.push_str(
+        "}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n",
+    );
+    script
 }
 
 /// Reads wrk's summary.
@@ -121,6 +166,14 @@ fn milliseconds(value: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cycle_script_lists_every_path_once_and_wraps_around() {
+        let script = cycle_script(&["/a/1", "/a/2"]);
+        assert!(script.starts_with("local paths = {\n  \"/a/1\",\n  \"/a/2\",\n}\n"));
+        assert!(script.contains("i = i % #paths + 1"));
+        assert!(script.contains("wrk.format(nil, paths[i])"));
+    }
 
     const SUMMARY: &str = "Running 8s test @ http://127.0.0.1:18080/api/v1/orgs/acme/jobs/x
   1 threads and 64 connections

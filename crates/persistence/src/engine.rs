@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use crate::entities::{execution, job, organization};
+use crate::parameters::Parameters;
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -533,40 +534,6 @@ pub struct AttemptOutcome {
     pub response_body: Option<String>,
     /// What went wrong.
     pub error: Option<String>,
-}
-
-/// Placeholders numbered as the backend wants them, with their values.
-struct Parameters {
-    backend: DatabaseBackend,
-    values: Vec<sea_orm::Value>,
-}
-
-impl Parameters {
-    fn new(backend: DatabaseBackend) -> Self {
-        Self {
-            backend,
-            values: Vec::new(),
-        }
-    }
-
-    fn bind(&mut self, value: impl Into<sea_orm::Value>) -> String {
-        self.values.push(value.into());
-        match self.backend {
-            DatabaseBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_owned(),
-        }
-    }
-
-    fn list(&mut self, ids: &[Uuid]) -> String {
-        ids.iter()
-            .map(|id| self.bind(*id))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn statement(self, sql: String) -> Statement {
-        Statement::from_sql_and_values(self.backend, sql, self.values)
-    }
 }
 
 async fn returned_ids(db: &impl ConnectionTrait, statement: Statement) -> Result<Vec<Uuid>> {

@@ -20,6 +20,9 @@ pub enum PersistenceError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] sea_orm::DbErr),
+    /// A background task of this crate has stopped (the runtime is shutting down).
+    #[error("{0} stopped")]
+    Stopped(&'static str),
     /// The database did not answer in time.
     #[error("database did not answer within {0:?}")]
     Timeout(std::time::Duration),

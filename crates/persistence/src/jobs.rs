@@ -13,14 +13,14 @@ use punctual_domain::{
     RequestBody, RetryPolicy, Schedule, TargetUrl, TimeoutMs,
 };
 use sea_orm::prelude::*;
-use sea_orm::sea_query::{Alias, IntoIden, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Order, Query, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, Condition, ConnectionTrait, Identity, QueryOrder, QuerySelect, QueryTrait,
-    RelationDef, RelationType, SelectTwoModel, SelectorTrait, SqlErr,
+    ActiveValue::Set, Condition, ConnectionTrait, Iterable, QueryOrder, QuerySelect,
+    SelectTwoModel, SelectorTrait, SqlErr,
 };
 
 use crate::entities::{execution, job, organization};
-use crate::prepared::Prepared;
+use crate::parameters::Parameters;
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -289,54 +289,98 @@ fn newest_execution_of_job() -> SimpleExpr {
     SimpleExpr::SubQuery(None, Box::new(newest.into_sub_query_statement()))
 }
 
-/// The job `id` of the organization with its latest execution, in one statement
-/// (what reading one job shows).
-pub async fn find_job_with_latest_execution(
+/// A job and its newest execution, if it has one: what reading one job shows.
+pub type JobWithLatest = (job::Model, Option<execution::Model>);
+
+/// Keys read by one statement at most; longer lists take several.
+pub const MAX_KEYS_PER_READ: usize = 64;
+
+/// The jobs with these `(organization id, job id)` keys, each with its newest
+/// execution, in one statement per [`MAX_KEYS_PER_READ`] keys. A key whose job
+/// does not exist or belongs to another organization is absent from the result.
+pub async fn find_jobs_with_latest_execution(
     db: &impl ConnectionTrait,
-    organization_id: Uuid,
-    id: Uuid,
-) -> Result<Option<(job::Model, Option<execution::Model>)>> {
-    static STATEMENT: Prepared<2> = Prepared::new();
-    let statement = STATEMENT.statement(
-        db.get_database_backend(),
-        [organization_id, id],
-        job_with_latest_execution,
-    );
-    match db.query_one(statement).await? {
-        Some(row) => Ok(Some(
-            SelectTwoModel::<job::Model, execution::Model>::from_raw_query_result(row)?,
-        )),
-        None => Ok(None),
+    keys: &[(Uuid, Uuid)],
+) -> Result<HashMap<(Uuid, Uuid), JobWithLatest>> {
+    let backend = db.get_database_backend();
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_KEYS_PER_READ) {
+        for row in db
+            .query_all(jobs_with_latest_execution(backend, chunk))
+            .await?
+        {
+            let (job, latest) =
+                SelectTwoModel::<job::Model, execution::Model>::from_raw_query_result(row)?;
+            found.insert((job.organization_id, job.id), (job, latest));
+        }
     }
+    Ok(found)
 }
 
-fn job_with_latest_execution(
+/// The statement reading `keys` (1 to [`MAX_KEYS_PER_READ`]). Their number is
+/// rounded up to a power of two, the last key repeated, so a backend prepares
+/// at most seven statement texts.
+fn jobs_with_latest_execution(
     backend: sea_orm::DatabaseBackend,
-    [organization_id, id]: [Uuid; 2],
+    keys: &[(Uuid, Uuid)],
 ) -> sea_orm::Statement {
-    // Joined on the execution being the job's newest, so at most one row.
-    let newest = RelationDef {
-        rel_type: RelationType::HasMany,
-        from_tbl: job::Entity.table_ref(),
-        to_tbl: execution::Entity.table_ref(),
-        from_col: Identity::Unary(job::Column::Id.into_iden()),
-        to_col: Identity::Unary(execution::Column::JobId.into_iden()),
-        is_owner: true,
-        on_delete: None,
-        on_update: None,
-        on_condition: Some(Box::new(move |_, executions| {
-            Condition::all()
-                .add(Expr::col((executions, execution::Column::Id)).eq(newest_execution_of_job()))
-        })),
-        fk_name: None,
-        condition_type: sea_orm::sea_query::ConditionType::All,
+    let last = keys.last().copied().unwrap_or_default();
+    let padded = keys
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(last))
+        .take(keys.len().next_power_of_two());
+    let mut p = Parameters::new(backend);
+    let columns = job_and_execution_columns();
+    let sql = match backend {
+        // Each job through the primary key and its newest execution through
+        // (job_id, created_at, id), whatever the planner believes of the tables:
+        // on a young table without statistics it would rather scan the whole
+        // organization, or all jobs, once per statement. `OFFSET 0` keeps the
+        // lookup a parameterized subquery.
+        sea_orm::DatabaseBackend::Postgres => {
+            let (organizations, ids): (Vec<Uuid>, Vec<Uuid>) = padded.unzip();
+            format!(
+                "SELECT {columns} \
+                 FROM unnest(ARRAY[{}]::uuid[], ARRAY[{}]::uuid[]) AS wanted (organization_id, id) \
+                 CROSS JOIN LATERAL (SELECT * FROM jobs WHERE jobs.id = wanted.id \
+                 AND jobs.organization_id = wanted.organization_id OFFSET 0) AS jobs \
+                 LEFT JOIN LATERAL (SELECT * FROM executions WHERE executions.job_id = jobs.id \
+                 ORDER BY executions.created_at DESC, executions.id DESC LIMIT 1) AS executions ON true",
+                p.list(&organizations),
+                p.list(&ids)
+            )
+        }
+        // SQLite loops over the left side of a CROSS JOIN: the keys, then each
+        // job by its primary key.
+        _ => {
+            let wanted = padded
+                .map(|(organization_id, id)| {
+                    format!("({}, {})", p.bind(organization_id), p.bind(id))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "SELECT {columns} FROM (VALUES {wanted}) AS wanted CROSS JOIN jobs \
+                 LEFT JOIN executions ON executions.id = (SELECT latest.id FROM executions AS latest \
+                 WHERE latest.job_id = jobs.id ORDER BY latest.created_at DESC, latest.id DESC LIMIT 1) \
+                 WHERE jobs.id = wanted.column2 AND jobs.organization_id = wanted.column1"
+            )
+        }
     };
-    scoped(organization_id)
-        .filter(job::Column::Id.eq(id))
-        .select_also(execution::Entity)
-        .join(sea_orm::JoinType::LeftJoin, newest)
-        .limit(1)
-        .build(backend)
+    p.statement(sql)
+}
+
+/// Every column of `jobs` and of `executions`, named as [`SelectTwoModel`] reads them.
+fn job_and_execution_columns() -> &'static str {
+    static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        let jobs =
+            job::Column::iter().map(|column| format!("jobs.\"{0}\" AS \"A_{0}\"", column.as_str()));
+        let executions = execution::Column::iter()
+            .map(|column| format!("executions.\"{0}\" AS \"B_{0}\"", column.as_str()));
+        jobs.chain(executions).collect::<Vec<_>>().join(", ")
+    })
 }
 
 /// The job `id` of the organization, locked for the rest of the transaction

@@ -180,6 +180,8 @@ impl Application {
             plans: Arc::new(settings.plans.clone()),
             rate_limits: Arc::new(rate_limits(&settings)?),
             api_keys: Arc::new(punctual_api::auth_cache::ApiKeyCache::new()),
+            // Replaced by one per worker in `punctual_api::app`.
+            job_reads: punctual_persistence::job_reads::JobReads::start(database.clone()),
         };
         // The web console is mounted beside the API (which does not know it).
         let console = punctual_console::Console::new();

@@ -372,10 +372,11 @@ pub async fn list(
 pub async fn get(state: &AppState, caller: &Caller, slug: &str, id: &str) -> Result<JobView> {
     let access = access(state, caller, slug, Permission::ReadOrg).await?;
     let id = path_id(id, "job")?;
-    let (row, latest) =
-        jobs::find_job_with_latest_execution(state.database.conn(), access.org.id, id)
-            .await?
-            .ok_or(ServiceError::NotFound("job"))?;
+    let (row, latest) = state
+        .job_reads
+        .find(access.org.id, id)
+        .await?
+        .ok_or(ServiceError::NotFound("job"))?;
     Ok(JobView::new(&row, &stored_spec(&row)?, latest.as_ref()))
 }
 

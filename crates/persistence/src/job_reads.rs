@@ -1,0 +1,88 @@
+//! Reads of single jobs from many concurrent requests, answered together.
+//!
+//! A GET of a job is one small statement; on PostgreSQL most of its cost is the
+//! round trip around it (and sqlx's ping when the connection goes back to the
+//! pool), not the index probes. [`JobReads`] queues the reads and a task answers
+//! whatever has queued while its previous statement ran with one statement
+//! ([`jobs::find_jobs_with_latest_execution`]): an idle service answers a read at
+//! once, a busy one spends one round trip on many reads. Each read is still
+//! scoped by its own organization, and a read queued after a write committed is
+//! answered by a statement that starts after it, so it sees the write.
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::jobs::{self, JobWithLatest, MAX_KEYS_PER_READ};
+use crate::{Database, PersistenceError};
+
+/// Reads waiting for the task before senders wait too.
+const QUEUE_CAPACITY: usize = 4096;
+
+type Reply = oneshot::Sender<Result<Option<JobWithLatest>, PersistenceError>>;
+
+struct Request {
+    key: (Uuid, Uuid),
+    reply: Reply,
+}
+
+/// A handle on a task that reads jobs in batches; cheap to clone. The task ends
+/// when the last handle is dropped.
+#[derive(Clone, Debug)]
+pub struct JobReads {
+    requests: mpsc::Sender<Request>,
+}
+
+impl JobReads {
+    /// Starts the task on the current Tokio runtime.
+    pub fn start(database: Database) -> Self {
+        let (requests, queued) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(answer(database, queued));
+        Self { requests }
+    }
+
+    /// The job `id` of the organization with its newest execution.
+    pub async fn find(
+        &self,
+        organization_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<JobWithLatest>, PersistenceError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            key: (organization_id, id),
+            reply,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| PersistenceError::Stopped("job reads"))?;
+        answer
+            .await
+            .map_err(|_| PersistenceError::Stopped("job reads"))?
+    }
+}
+
+async fn answer(database: Database, mut queued: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_KEYS_PER_READ);
+    while queued.recv_many(&mut batch, MAX_KEYS_PER_READ).await > 0 {
+        let keys: Vec<(Uuid, Uuid)> = batch.iter().map(|request| request.key).collect();
+        match jobs::find_jobs_with_latest_execution(database.conn(), &keys).await {
+            Ok(found) => {
+                // Several requests may read the same job.
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Ok(found.get(&request.key).cloned()));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, size = batch.len(), "batched job read failed; reading one by one");
+                // Each read gets its own answer, or its own error.
+                for request in batch.drain(..) {
+                    let result =
+                        jobs::find_jobs_with_latest_execution(database.conn(), &[request.key])
+                            .await
+                            .map(|mut found| found.remove(&request.key));
+                    let _ = request.reply.send(result);
+                }
+            }
+        }
+    }
+}
