@@ -336,17 +336,19 @@ fn jobs_with_latest_execution(
         // Each job through the primary key and its newest execution through
         // (job_id, created_at, id), whatever the planner believes of the tables:
         // on a young table without statistics it would rather scan the whole
-        // organization, or all jobs, once per statement. `OFFSET 0` keeps the
-        // lookup a parameterized subquery.
+        // organization, or all jobs, once per statement, and a plan cached for a
+        // small table kept walking the organization's index (~1,000 buffers a
+        // statement) as the table grew. `OFFSET 0` keeps the lookup a
+        // parameterized subquery; the organization is checked on the row found.
         sea_orm::DatabaseBackend::Postgres => {
             let (organizations, ids): (Vec<Uuid>, Vec<Uuid>) = padded.unzip();
             format!(
                 "SELECT {columns} \
                  FROM unnest(ARRAY[{}]::uuid[], ARRAY[{}]::uuid[]) AS wanted (organization_id, id) \
-                 CROSS JOIN LATERAL (SELECT * FROM jobs WHERE jobs.id = wanted.id \
-                 AND jobs.organization_id = wanted.organization_id OFFSET 0) AS jobs \
+                 CROSS JOIN LATERAL (SELECT * FROM jobs WHERE jobs.id = wanted.id OFFSET 0) AS jobs \
                  LEFT JOIN LATERAL (SELECT * FROM executions WHERE executions.job_id = jobs.id \
-                 ORDER BY executions.created_at DESC, executions.id DESC LIMIT 1) AS executions ON true",
+                 ORDER BY executions.created_at DESC, executions.id DESC LIMIT 1) AS executions ON true \
+                 WHERE jobs.organization_id = wanted.organization_id",
                 p.list(&organizations),
                 p.list(&ids)
             )
