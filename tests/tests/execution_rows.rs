@@ -1,0 +1,111 @@
+//! How the engine writes new executions (`persistence::engine`): every column
+//! it sets is stored as set (instants to the microsecond, as sqlx binds them),
+//! and an occurrence inserted twice is stored once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod jobs_support;
+
+use chrono::{DateTime, Duration, Utc};
+use jobs_support::*;
+use punctual_persistence::engine::{
+    insert_executions, insert_running_executions, Lease, NewExecution,
+};
+use punctual_persistence::entities::execution;
+use punctual_tests::spawn_app;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap()
+}
+
+fn truncated(mut row: execution::Model) -> execution::Model {
+    row.scheduled_for = to_micros(row.scheduled_for);
+    row.run_after = to_micros(row.run_after);
+    row.started_at = row.started_at.map(to_micros);
+    row.finished_at = row.finished_at.map(to_micros);
+    row.lease_expires_at = row.lease_expires_at.map(to_micros);
+    row.created_at = to_micros(row.created_at);
+    row
+}
+
+#[tokio::test]
+async fn new_executions_are_stored_as_built_and_an_occurrence_only_once() {
+    let app = spawn_app().await;
+    let (owner, org) = owner_with_org(&app).await;
+    let created = create_job(&app, &owner.access_token, &org, &job("rows")).await;
+    let job_id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let organization_id: Uuid = org.id.parse().unwrap();
+    let db = app.database.conn();
+    // Nanoseconds that sqlx would truncate, not round.
+    let now = DateTime::from_timestamp(1_800_000_000, 999_999_999).unwrap();
+    let new =
+        |scheduled_for: DateTime<Utc>, status: &'static str, error: Option<&str>| NewExecution {
+            job_id,
+            organization_id,
+            scheduled_for,
+            attempt: 2,
+            trigger: "retry",
+            status,
+            run_after: scheduled_for + Duration::nanoseconds(1_500),
+            error: error.map(str::to_owned),
+        };
+    let lease = Lease {
+        node_id: "node \"a\" \\ ü".to_owned(),
+        started_at: now + Duration::seconds(5),
+        expires_at: now + Duration::seconds(65),
+    };
+
+    let running = insert_running_executions(db, vec![new(now, "pending", None)], &lease, now)
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 1);
+    let skipped_at = now + Duration::minutes(1);
+    insert_executions(
+        db,
+        vec![new(skipped_at, "skipped", Some("it's \"late\"\n"))],
+        now,
+    )
+    .await
+    .unwrap();
+
+    let mut stored = execution::Entity::find()
+        .filter(execution::Column::JobId.eq(job_id))
+        .all(db)
+        .await
+        .unwrap();
+    stored.sort_by_key(|row| row.scheduled_for);
+    assert_eq!(stored.len(), 2);
+    // SQLite keeps nanoseconds, PostgreSQL microseconds: truncated (never
+    // rounded to the next microsecond) they are the instants the engine built.
+    assert_eq!(truncated(stored[0].clone()), truncated(running[0].clone()));
+    assert_eq!(stored[0].status, "running");
+    assert_eq!(
+        stored[0].started_at.map(to_micros),
+        Some(to_micros(lease.started_at))
+    );
+    assert_eq!(stored[1].status, "skipped");
+    assert_eq!(stored[1].trigger, "retry");
+    assert_eq!(stored[1].error.as_deref(), Some("it's \"late\"\n"));
+    assert_eq!(stored[1].finished_at.map(to_micros), Some(to_micros(now)));
+    assert_eq!(
+        to_micros(stored[1].run_after),
+        to_micros(skipped_at + Duration::nanoseconds(1_500))
+    );
+
+    // The same occurrence again (same nanoseconds): nothing inserted, nothing to run.
+    let again = insert_running_executions(db, vec![new(now, "pending", None)], &lease, now)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(
+        execution::Entity::find()
+            .filter(execution::Column::JobId.eq(job_id))
+            .all(db)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
