@@ -5,11 +5,14 @@
 //! pool), not the index probes. [`JobReads`] queues the reads and a task answers
 //! whatever has queued while its previous statement ran with one statement
 //! ([`jobs::find_jobs_with_latest_execution`]): an idle service answers a read at
-//! once, a busy one spends one round trip on many reads. Each read is still
+//! once, a busy one spends one round trip on many reads (two statements may run
+//! at once, so one slow statement does not hold up every read). Each read is still
 //! scoped by its own organization, and a read queued after a write committed is
 //! answered by a statement that starts after it, so it sees the write.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 use crate::jobs::{self, JobWithLatest, MAX_KEYS_PER_READ};
@@ -17,6 +20,10 @@ use crate::{Database, PersistenceError};
 
 /// Reads waiting for the task before senders wait too.
 const QUEUE_CAPACITY: usize = 4096;
+
+/// Statements a worker's reads may have running at once, so that one slow
+/// statement (or a wait for a pooled connection) does not hold up every read.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 type Reply = oneshot::Sender<Result<Option<JobWithLatest>, PersistenceError>>;
 
@@ -62,26 +69,42 @@ impl JobReads {
 }
 
 async fn answer(database: Database, mut queued: mpsc::Receiver<Request>) {
-    let mut batch = Vec::with_capacity(MAX_KEYS_PER_READ);
-    while queued.recv_many(&mut batch, MAX_KEYS_PER_READ).await > 0 {
-        let keys: Vec<(Uuid, Uuid)> = batch.iter().map(|request| request.key).collect();
-        match jobs::find_jobs_with_latest_execution(database.conn(), &keys).await {
-            Ok(found) => {
-                // Several requests may read the same job.
-                for request in batch.drain(..) {
-                    let _ = request.reply.send(Ok(found.get(&request.key).cloned()));
-                }
+    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    loop {
+        // A free slot first: while every slot is busy, reads keep queuing and
+        // the next statement takes them all.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_KEYS_PER_READ);
+        if queued.recv_many(&mut batch, MAX_KEYS_PER_READ).await == 0 {
+            return;
+        }
+        let database = database.clone();
+        tokio::spawn(async move {
+            answer_batch(&database, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn answer_batch(database: &Database, batch: Vec<Request>) {
+    let keys: Vec<(Uuid, Uuid)> = batch.iter().map(|request| request.key).collect();
+    match jobs::find_jobs_with_latest_execution(database.conn(), &keys).await {
+        Ok(found) => {
+            // Several requests may read the same job.
+            for request in batch {
+                let _ = request.reply.send(Ok(found.get(&request.key).cloned()));
             }
-            Err(error) => {
-                tracing::warn!(%error, size = batch.len(), "batched job read failed; reading one by one");
-                // Each read gets its own answer, or its own error.
-                for request in batch.drain(..) {
-                    let result =
-                        jobs::find_jobs_with_latest_execution(database.conn(), &[request.key])
-                            .await
-                            .map(|mut found| found.remove(&request.key));
-                    let _ = request.reply.send(result);
-                }
+        }
+        Err(error) => {
+            tracing::warn!(%error, size = batch.len(), "batched job read failed; reading one by one");
+            // Each read gets its own answer, or its own error.
+            for request in batch {
+                let result = jobs::find_jobs_with_latest_execution(database.conn(), &[request.key])
+                    .await
+                    .map(|mut found| found.remove(&request.key));
+                let _ = request.reply.send(result);
             }
         }
     }
