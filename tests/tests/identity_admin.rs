@@ -413,3 +413,72 @@ async fn admin_lists_are_paginated() {
     created.sort();
     assert_eq!(seen, created);
 }
+
+#[tokio::test]
+async fn job_counts_follow_creations_and_deletions_in_every_organization() {
+    let app = app().await;
+    let token = service_token();
+    let token = Some(token.as_str());
+    let job = json!({
+        "name": "counted",
+        "request": {"url": "http://127.0.0.1:9/hook", "method": "GET"},
+        "schedule": {"type": "cron", "cron": "0 0 1 1 *", "timezone": "UTC"},
+    });
+    let mut orgs = Vec::new();
+    for jobs in [3, 1] {
+        let owner = app.register_user().await;
+        let org = app.create_org(&owner).await;
+        let mut ids = Vec::new();
+        for _ in 0..jobs {
+            let path = format!("/api/v1/orgs/{}/jobs", org.slug);
+            let created = json_of(
+                app.call(Method::POST, &path, Some(&owner.access_token), Some(&job))
+                    .await,
+                201,
+            )
+            .await;
+            ids.push(created["id"].as_str().unwrap().to_owned());
+        }
+        orgs.push((owner, org, ids));
+    }
+    let (owner, org, ids) = &orgs[0];
+    let path = format!("/api/v1/orgs/{}/jobs/{}", org.slug, ids[0]);
+    let deleted = app
+        .call(Method::DELETE, &path, Some(&owner.access_token), None)
+        .await;
+    assert_eq!(deleted.status().as_u16(), 204);
+
+    let stats = json_of(
+        app.call(Method::GET, "/api/v1/admin/stats", token, None)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(stats["jobs"], 3, "{stats}");
+    for ((owner, org, _), jobs) in orgs.iter().zip([2, 1]) {
+        let one = json_of(
+            app.call(
+                Method::GET,
+                &format!("/api/v1/admin/orgs/{}", org.slug),
+                token,
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(one["jobs"], jobs, "{one}");
+        let usage = json_of(
+            app.call(
+                Method::GET,
+                &format!("/api/v1/orgs/{}/usage", org.slug),
+                Some(&owner.access_token),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(usage["jobs"]["used"], jobs, "{usage}");
+    }
+}

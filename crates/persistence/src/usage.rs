@@ -2,19 +2,18 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
+use sea_orm::sea_query::Alias;
 use sea_orm::{ConnectionTrait, FromQueryResult, QuerySelect};
 
-use crate::entities::{execution, job, organization, user};
+use crate::entities::{execution, organization, user};
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
 
-/// Jobs an organization has.
+/// Jobs an organization has: its `job_count`, kept in step by every insert
+/// and delete of a job (a `COUNT(*)` read the organization's whole job index).
 pub async fn count_jobs(db: &impl ConnectionTrait, org: Uuid) -> Result<u64> {
-    Ok(job::Entity::find()
-        .filter(job::Column::OrganizationId.eq(org))
-        .count(db)
-        .await?)
+    crate::jobs::job_count(db, org).await
 }
 
 /// Executions of an organization created since `since`.
@@ -63,6 +62,25 @@ pub async fn totals(db: &impl ConnectionTrait) -> Result<(u64, u64, u64)> {
     Ok((
         organization::Entity::find().count(db).await?,
         user::Entity::find().count(db).await?,
-        job::Entity::find().count(db).await?,
+        total_jobs(db).await?,
     ))
+}
+
+/// Jobs on the platform: the organizations' `job_count`s added up.
+async fn total_jobs(db: &impl ConnectionTrait) -> Result<u64> {
+    let total = organization::Entity::find()
+        .select_only()
+        // PostgreSQL's SUM of a bigint is a numeric.
+        .column_as(
+            Expr::col(organization::Column::JobCount)
+                .sum()
+                .cast_as(Alias::new("BIGINT")),
+            "total",
+        )
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0);
+    Ok(u64::try_from(total).unwrap_or(0))
 }
