@@ -164,11 +164,13 @@ pub(crate) enum Slot {
     Ahead(Option<OwnedSemaphorePermit>),
 }
 
-/// Completions recorded per transaction, at most.
-const RECORD_BATCH: usize = 256;
+/// Completions recorded per transaction, at most: whatever queued while the
+/// last one committed.
+const RECORD_BATCH: usize = 1024;
 /// Finished requests waiting to be recorded, at most: past it a finishing
-/// execution keeps its slot until there is room (backpressure).
-const RECORD_QUEUE: usize = 4 * RECORD_BATCH;
+/// execution keeps its slot until there is room (backpressure). These are the
+/// attempts a crash would have to run again.
+const RECORD_QUEUE: usize = 1024;
 /// How long an organization's signing secrets are reused before being re-read;
 /// a rotation keeps the old secret valid for 24 h, so this is never a gap.
 const SECRET_CACHE_TTL: Duration = Duration::from_secs(5);
