@@ -23,6 +23,11 @@ async fn json_of(response: reqwest::Response, status: u16) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// `GET path` with an optional bearer token, expecting 200 and JSON.
+async fn get_json(app: &TestApp, path: &str, token: Option<&str>) -> Value {
+    json_of(app.call(Method::GET, path, token, None).await, 200).await
+}
+
 async fn platform_admin(app: &TestApp) -> TestUser {
     let staff = app.register_user().await;
     punctual_api::service::admin::grant_platform_admin(&app.database, &staff.email)
@@ -52,12 +57,7 @@ async fn the_service_token_and_platform_admins_administer_the_platform() {
     ];
     for (who, token) in &tokens {
         let token = Some(token.as_str());
-        let orgs = json_of(
-            app.call(Method::GET, "/api/v1/admin/orgs", token, None)
-                .await,
-            200,
-        )
-        .await;
+        let orgs = get_json(&app, "/api/v1/admin/orgs", token).await;
         assert!(ids(&orgs).contains(&org.id), "{who}: {orgs}");
         let listed = orgs["data"]
             .as_array()
@@ -70,17 +70,7 @@ async fn the_service_token_and_platform_admins_administer_the_platform() {
         assert!(listed["executions_this_period"].is_number());
         assert!(!orgs.to_string().contains(&org.signing_secret));
 
-        let one = json_of(
-            app.call(
-                Method::GET,
-                &format!("/api/v1/admin/orgs/{}", org.slug),
-                token,
-                None,
-            )
-            .await,
-            200,
-        )
-        .await;
+        let one = get_json(&app, &format!("/api/v1/admin/orgs/{}", org.slug), token).await;
         assert_eq!(one["id"], org.id.as_str());
         problem(
             app.call(Method::GET, "/api/v1/admin/orgs/no-such-org", token, None)
@@ -89,23 +79,13 @@ async fn the_service_token_and_platform_admins_administer_the_platform() {
         )
         .await;
 
-        let users = json_of(
-            app.call(Method::GET, "/api/v1/admin/users", token, None)
-                .await,
-            200,
-        )
-        .await;
+        let users = get_json(&app, "/api/v1/admin/users", token).await;
         assert!(ids(&users).contains(&owner.id), "{who}");
         assert!(ids(&users).contains(&staff.id), "{who}");
         let text = users.to_string();
         assert!(!text.contains("argon2") && !text.contains(&owner.password));
 
-        let stats = json_of(
-            app.call(Method::GET, "/api/v1/admin/stats", token, None)
-                .await,
-            200,
-        )
-        .await;
+        let stats = get_json(&app, "/api/v1/admin/stats", token).await;
         assert_eq!(stats["organizations"], 1, "{who}: {stats}");
         assert_eq!(stats["users"], 2, "{who}: {stats}");
         assert_eq!(stats["jobs"], 0, "{who}: {stats}");
@@ -136,15 +116,10 @@ async fn plans_are_set_from_the_configured_ones() {
         )
         .await;
         assert_eq!(updated["plan"], plan);
-        let seen = json_of(
-            app.call(
-                Method::GET,
-                &format!("/api/v1/orgs/{}", org.slug),
-                Some(&owner.access_token),
-                None,
-            )
-            .await,
-            200,
+        let seen = get_json(
+            &app,
+            &format!("/api/v1/orgs/{}", org.slug),
+            Some(&owner.access_token),
         )
         .await;
         assert_eq!(seen["plan"], plan, "the organization's members see it");
@@ -356,15 +331,10 @@ async fn everyone_else_is_refused() {
         unauthorized(app.call(method.clone(), path, None, body.as_ref()).await).await;
     }
     // Nothing was changed by the refused calls.
-    let seen = json_of(
-        app.call(
-            Method::GET,
-            &format!("/api/v1/orgs/{}", org.slug),
-            Some(&owner.access_token),
-            None,
-        )
-        .await,
-        200,
+    let seen = get_json(
+        &app,
+        &format!("/api/v1/orgs/{}", org.slug),
+        Some(&owner.access_token),
     )
     .await;
     assert_eq!(seen["plan"], "free");
@@ -448,35 +418,15 @@ async fn job_counts_follow_creations_and_deletions_in_every_organization() {
         .await;
     assert_eq!(deleted.status().as_u16(), 204);
 
-    let stats = json_of(
-        app.call(Method::GET, "/api/v1/admin/stats", token, None)
-            .await,
-        200,
-    )
-    .await;
+    let stats = get_json(&app, "/api/v1/admin/stats", token).await;
     assert_eq!(stats["jobs"], 3, "{stats}");
     for ((owner, org, _), jobs) in orgs.iter().zip([2, 1]) {
-        let one = json_of(
-            app.call(
-                Method::GET,
-                &format!("/api/v1/admin/orgs/{}", org.slug),
-                token,
-                None,
-            )
-            .await,
-            200,
-        )
-        .await;
+        let one = get_json(&app, &format!("/api/v1/admin/orgs/{}", org.slug), token).await;
         assert_eq!(one["jobs"], jobs, "{one}");
-        let usage = json_of(
-            app.call(
-                Method::GET,
-                &format!("/api/v1/orgs/{}/usage", org.slug),
-                Some(&owner.access_token),
-                None,
-            )
-            .await,
-            200,
+        let usage = get_json(
+            &app,
+            &format!("/api/v1/orgs/{}/usage", org.slug),
+            Some(&owner.access_token),
         )
         .await;
         assert_eq!(usage["jobs"]["used"], jobs, "{usage}");
