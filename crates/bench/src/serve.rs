@@ -282,7 +282,7 @@ async fn load(
             let mut latencies = Vec::new();
             let mut statuses: std::collections::BTreeMap<u16, u64> = Default::default();
             let mut n = (worker as u64) << 40;
-            // Worker w reads URLs w, w + concurrency, w + 2 × concurrency, …
+            // Worker w reads URLs w + c, w + 2c, … (c: the concurrency), modulo their number.
             let mut next_url = worker;
             loop {
                 let now = Instant::now();

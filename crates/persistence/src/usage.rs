@@ -10,12 +10,6 @@ use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
 
-/// Jobs an organization has: its `job_count`, kept in step by every insert
-/// and delete of a job (a `COUNT(*)` read the organization's whole job index).
-pub async fn count_jobs(db: &impl ConnectionTrait, org: Uuid) -> Result<u64> {
-    crate::jobs::job_count(db, org).await
-}
-
 /// Executions of an organization created since `since`.
 pub async fn count_executions_since(
     db: &impl ConnectionTrait,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use punctual_domain::UsagePeriod;
 use punctual_persistence::entities::organization;
-use punctual_persistence::{accounts, organizations, usage};
+use punctual_persistence::{accounts, jobs, organizations, usage};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -54,7 +54,7 @@ pub struct AdminOrganization {
 async fn with_usage(state: &AppState, org: organization::Model) -> Result<AdminOrganization> {
     let db = state.database.conn();
     Ok(AdminOrganization {
-        jobs: usage::count_jobs(db, org.id).await?,
+        jobs: jobs::job_count(db, org.id).await?,
         executions_this_period: usage::count_executions_since(
             db,
             org.id,

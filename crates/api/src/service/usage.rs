@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use punctual_auth::Permission;
 use punctual_domain::{PlanLimits, UsagePeriod};
-use punctual_persistence::{quota, usage};
+use punctual_persistence::{jobs, quota, usage};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -68,7 +68,7 @@ pub async fn usage(state: &AppState, caller: &Caller, slug: &str) -> Result<Usag
             limit: limits.as_ref().map(|l| l.executions_per_month),
         },
         jobs: Meter {
-            used: usage::count_jobs(db, access.org.id).await?,
+            used: jobs::job_count(db, access.org.id).await?,
             limit: limits.as_ref().map(|l| l.max_jobs),
         },
         executions_by_status,
