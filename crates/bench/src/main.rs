@@ -51,6 +51,10 @@ struct Cli {
     /// Engine: database pool size (as `[database] max_connections`).
     #[arg(long, global = true, default_value_t = 10)]
     pool: u32,
+    /// Engine: how long before their due time occurrences are claimed, in
+    /// milliseconds (as `[engine] lookahead_ms`; default: the engine's own).
+    #[arg(long, global = true)]
+    lookahead_ms: Option<u64>,
     /// Sink worker threads.
     #[arg(long, global = true, default_value_t = 2)]
     sink_threads: usize,
@@ -205,6 +209,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
         max_in_flight: cli.max_in_flight,
         dispatch_batch: cli.dispatch_batch,
         pool: cli.pool,
+        lookahead_ms: cli.lookahead_ms,
         sink_threads: cli.sink_threads,
         keep: cli.keep,
         queries,

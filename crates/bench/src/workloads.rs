@@ -33,6 +33,8 @@ pub struct Options {
     pub dispatch_batch: u64,
     /// Engine's pool size.
     pub pool: u32,
+    /// Engine: claim occurrences this long ahead (None: the engine's default).
+    pub lookahead_ms: Option<u64>,
     /// Sink worker threads.
     pub sink_threads: usize,
     /// Keep the scratch database.
@@ -89,11 +91,16 @@ impl Bench {
     }
 
     fn engine_config(&self) -> EngineConfig {
+        let defaults = EngineConfig::default();
         EngineConfig {
             allow_private_networks: true,
             max_in_flight: self.options.max_in_flight,
             dispatch_batch: self.options.dispatch_batch,
-            ..EngineConfig::default()
+            lookahead: self
+                .options
+                .lookahead_ms
+                .map_or(defaults.lookahead, Duration::from_millis),
+            ..defaults
         }
     }
 
@@ -113,6 +120,7 @@ impl Bench {
                 "max_in_flight": self.options.max_in_flight,
                 "dispatch_batch": self.options.dispatch_batch,
                 "pool": self.options.pool,
+                "lookahead_ms": self.engine_config().lookahead.as_millis(),
             }),
         );
         map

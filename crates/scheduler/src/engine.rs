@@ -83,7 +83,9 @@ impl Default for EngineConfig {
             notification_coalesce: Duration::from_secs(600),
             retention_interval: Duration::from_secs(60),
             retention_batch: 500,
-            lookahead: Duration::from_secs(2),
+            // Half a second off the whole seconds cron instants fall on: the
+            // claims for a second are taken between two seconds' herds.
+            lookahead: Duration::from_millis(2500),
             max_claimed_ahead: 20_000,
         }
     }
