@@ -15,6 +15,7 @@ mod m20261125_000004_execution_queue_indexes;
 mod m20261125_000005_job_counts;
 mod m20261125_000006_due_jobs_index;
 mod m20261202_000007_execution_organization_check;
+mod m20261202_000008_job_key_index;
 mod table_builders;
 
 /// Every migration, oldest first.
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_job_counts::Migration),
             Box::new(m20261125_000006_due_jobs_index::Migration),
             Box::new(m20261202_000007_execution_organization_check::Migration),
+            Box::new(m20261202_000008_job_key_index::Migration),
         ]
     }
 }

@@ -1443,3 +1443,52 @@ async fn the_openapi_document_describes_the_job_routes() {
     assert!(create["responses"]["201"].is_object());
     assert!(create["responses"]["422"].is_object());
 }
+
+/// The key index holds keyed jobs only (migration 8): keyless jobs, most of them,
+/// add no entry on creation or on the engine's updates. (That a key stays unique
+/// in its organization: `concurrent_upserts_of_one_key_make_one_job`.)
+#[tokio::test]
+async fn only_keyed_jobs_enter_the_key_index() {
+    use punctual_persistence::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+
+    let app = spawn_app().await;
+    let db = app.database.conn();
+    let backend = db.get_database_backend();
+    let (sql, predicate) = match backend {
+        DatabaseBackend::Postgres => (
+            "SELECT pg_get_indexdef(pg_index.indexrelid) AS definition FROM pg_index \
+             JOIN pg_class ON pg_class.oid = pg_index.indrelid \
+             WHERE pg_class.relname = 'jobs' AND pg_index.indisunique \
+             AND pg_get_indexdef(pg_index.indexrelid) LIKE '%(organization_id, key)%'",
+            "WHERE (key IS NOT NULL)",
+        ),
+        _ => (
+            "SELECT sql AS definition FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'jobs' AND sql LIKE '%UNIQUE%(\"organization_id\", \"key\")%'",
+            "WHERE \"key\" IS NOT NULL",
+        ),
+    };
+    let definitions: Vec<String> = db
+        .query_all(Statement::from_string(backend, sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get("", "definition").unwrap())
+        .collect();
+    assert_eq!(
+        definitions.len(),
+        1,
+        "one unique index on the key: {definitions:?}"
+    );
+    assert!(definitions[0].contains(predicate), "{}", definitions[0]);
+
+    // Keyed and keyless jobs side by side, the same key in two organizations.
+    let (owner, org) = owner_with_org(&app).await;
+    let mut keyed = job("keyed");
+    keyed["key"] = json!("the-key");
+    create_job(&app, &owner.access_token, &org, &keyed).await;
+    create_job(&app, &owner.access_token, &org, &job("plain one")).await;
+    create_job(&app, &owner.access_token, &org, &job("plain two")).await;
+    let (other_owner, other_org) = owner_with_org(&app).await;
+    create_job(&app, &other_owner.access_token, &other_org, &keyed).await;
+}
