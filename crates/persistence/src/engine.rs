@@ -570,7 +570,7 @@ pub async fn record_outcomes(
     node_id: &str,
     outcomes: &[(Uuid, AttemptOutcome)],
 ) -> Result<Vec<Uuid>> {
-    // 9 parameters a row: well under SQLite's and PostgreSQL's limits.
+    // At most 9 parameters a row: well under SQLite's and PostgreSQL's limits.
     const CHUNK: usize = 256;
     let backend = db.get_database_backend();
     let mut recorded = Vec::with_capacity(outcomes.len());
@@ -613,17 +613,19 @@ pub async fn record_outcomes(
             .iter()
             .filter(|(id, _)| ours.contains(id))
             .map(|(id, outcome)| {
+                // Most outcomes of a batch share their status, end, code,
+                // body and error: those are bound once.
                 format!(
                     "({}, {}, {}, {}, {}, {}, {}, {}, {})",
                     p.bind(*id),
-                    p.bind(outcome.status),
+                    p.bind_shared(outcome.status),
                     p.bind(outcome.started_at),
-                    p.bind(outcome.finished_at),
+                    p.bind_shared(outcome.finished_at),
                     p.bind(outcome.duration_ms),
                     p.bind(outcome.lag_ms),
-                    p.bind(outcome.status_code),
-                    p.bind(outcome.response_body.clone()),
-                    p.bind(outcome.error.clone()),
+                    p.bind_shared(outcome.status_code),
+                    p.bind_shared(outcome.response_body.clone()),
+                    p.bind_shared(outcome.error.clone()),
                 )
             })
             .collect();
