@@ -448,12 +448,14 @@ impl Inner {
         let lease = self.lease_from(now);
         let started =
             store::insert_running_executions(&transaction, start_now, &lease, now).await?;
-        let jobs_by_id: HashMap<Uuid, &punctual_persistence::entities::job::Model> =
-            jobs.iter().map(|job| (job.id, job)).collect();
+        let dispatched = jobs.len();
+        // A dispatch plans one occurrence per job: each job moves to its claim.
+        let mut jobs_by_id: HashMap<Uuid, punctual_persistence::entities::job::Model> =
+            jobs.into_iter().map(|job| (job.id, job)).collect();
         let claimed: Vec<ClaimedExecution> = started
             .into_iter()
             .filter_map(|execution| {
-                let job = (*jobs_by_id.get(&execution.job_id)?).clone();
+                let job = jobs_by_id.remove(&execution.job_id)?;
                 Some(ClaimedExecution { execution, job })
             })
             .collect();
@@ -462,9 +464,9 @@ impl Inner {
         store::complete_jobs(&transaction, &completed, now).await?;
         transaction.commit().await?;
         self.spawn_claimed(claimed);
-        if !jobs.is_empty() {
-            metrics::histogram!("punctual_dispatch_batch_size").record(jobs.len() as f64);
-            metrics::counter!("punctual_occurrences_dispatched_total").increment(jobs.len() as u64);
+        if dispatched > 0 {
+            metrics::histogram!("punctual_dispatch_batch_size").record(dispatched as f64);
+            metrics::counter!("punctual_occurrences_dispatched_total").increment(dispatched as u64);
             metrics::counter!("punctual_executions_total", "status" => "skipped")
                 .increment(skipped);
         }
@@ -475,7 +477,7 @@ impl Inner {
                 }
             }
         }
-        Ok(jobs.len())
+        Ok(dispatched)
     }
 
     /// Claims runnable executions for the free slots and starts them.
@@ -695,6 +697,7 @@ impl Inner {
         token: CancellationToken,
         slot: Slot,
     ) {
+        let execution_id = claim.execution.id;
         let execution = &claim.execution;
         let span = tracing::info_span!(
             "execution",
@@ -712,13 +715,13 @@ impl Inner {
             }
         };
         match permit {
-            Some(permit) => self.execute(&claim, &token, permit).instrument(span).await,
+            Some(permit) => self.execute(claim, &token, permit).instrument(span).await,
             None => {
-                tracing::info!(execution_id = %execution.id, "execution given up before its start")
+                tracing::info!(%execution_id, "execution given up before its start")
             }
         }
         if let Ok(mut in_flight) = self.in_flight.lock() {
-            in_flight.remove(&claim.execution.id);
+            in_flight.remove(&execution_id);
         }
         metrics::gauge!("punctual_executions_in_flight").decrement(1.0);
         self.wake.notify_one();
@@ -758,7 +761,7 @@ impl Inner {
     /// Performs the request and hands its result to the recorder.
     async fn execute(
         &self,
-        claim: &ClaimedExecution,
+        claim: ClaimedExecution,
         token: &CancellationToken,
         permit: OwnedSemaphorePermit,
     ) {
@@ -786,7 +789,7 @@ impl Inner {
         };
         let (done, recorded) = oneshot::channel();
         let completion = Completion {
-            claim: claim.clone(),
+            claim,
             result,
             started,
             done,
