@@ -224,6 +224,13 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[execution::Model]) -> Re
         let values: Vec<String> = chunk
             .iter()
             .map(|row| {
+                // What an attempt's outcome fills in is not sent: a new row has none.
+                debug_assert!(
+                    row.duration_ms.is_none()
+                        && row.lag_ms.is_none()
+                        && row.status_code.is_none()
+                        && row.response_body.is_none()
+                );
                 format!(
                     "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                     p.bind(row.id),
