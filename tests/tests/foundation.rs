@@ -235,6 +235,37 @@ async fn graceful_stop_finishes_and_returns_ok() {
     );
 }
 
+/// Reads of a job through the API report how many reads each statement answered.
+#[tokio::test]
+async fn job_read_batch_sizes_are_exported() {
+    let app = spawn_app().await;
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    let created = app
+        .post_json(
+            &format!("/api/v1/orgs/{}/jobs", org.slug),
+            Some(&owner.access_token),
+            &serde_json::json!({
+                "name": "read me",
+                "schedule": {"type": "cron", "cron": "0 0 1 1 *", "timezone": "UTC"},
+                "request": {"url": "http://127.0.0.1:9/hook"}
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let job: serde_json::Value = created.json().await.unwrap();
+    let id = job["id"].as_str().expect("the job's id");
+    let path = format!("/api/v1/orgs/{}/jobs/{id}", org.slug);
+    assert_eq!(app.get_json(&path, &owner.access_token).await["id"], id);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let count = text
+        .lines()
+        .find(|line| line.starts_with("punctual_job_reads_batch_size_count"))
+        .unwrap_or_else(|| panic!("no batch size among the metrics:\n{text}"));
+    let count: f64 = count.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{count}");
+}
+
 #[tokio::test]
 async fn engine_metrics_are_exported() {
     let app = punctual_tests::spawn_app_with(|s| s.engine.rescue_interval_seconds = 1).await;

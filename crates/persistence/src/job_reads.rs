@@ -89,6 +89,8 @@ async fn answer(database: Database, mut queued: mpsc::Receiver<Request>) {
 }
 
 async fn answer_batch(database: &Database, batch: Vec<Request>) {
+    // How much batching there is: 1 on an idle server, more as reads pile up.
+    metrics::histogram!("punctual_job_reads_batch_size").record(batch.len() as f64);
     let keys: Vec<(Uuid, Uuid)> = batch.iter().map(|request| request.key).collect();
     match jobs::find_jobs_with_latest_execution(database.conn(), &keys).await {
         Ok(found) => {
