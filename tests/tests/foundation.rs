@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod jobs_support;
+
 use punctual_tests::{problem, spawn_app};
 use reqwest::Method;
 
@@ -241,22 +243,16 @@ async fn job_read_batch_sizes_are_exported() {
     let app = spawn_app().await;
     let owner = app.register_user().await;
     let org = app.create_org(&owner).await;
-    let created = app
-        .post_json(
-            &format!("/api/v1/orgs/{}/jobs", org.slug),
-            Some(&owner.access_token),
-            &serde_json::json!({
-                "name": "read me",
-                "schedule": {"type": "cron", "cron": "0 0 1 1 *", "timezone": "UTC"},
-                "request": {"url": "http://127.0.0.1:9/hook"}
-            }),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let job: serde_json::Value = created.json().await.unwrap();
+    let job = jobs_support::create_job(
+        &app,
+        &owner.access_token,
+        &org,
+        &jobs_support::job("read me"),
+    )
+    .await;
     let id = job["id"].as_str().expect("the job's id");
-    let path = format!("/api/v1/orgs/{}/jobs/{id}", org.slug);
-    assert_eq!(app.get_json(&path, &owner.access_token).await["id"], id);
+    let read = jobs_support::job_path(&org, id);
+    assert_eq!(app.get_json(&read, &owner.access_token).await["id"], id);
     let text = app.get("/metrics").await.text().await.unwrap();
     let count = text
         .lines()
