@@ -928,3 +928,97 @@ async fn three_engines_deliver_every_occurrence_exactly_once() {
         all.iter().filter_map(|e| e.node_id.clone()).collect();
     assert!(nodes.len() >= 2, "the work was shared: {nodes:?}");
 }
+
+/// Holds the lock every outcome record needs (SQLite's write lock; PostgreSQL's
+/// EXCLUSIVE lock on `executions`, which still lets reads through) until the
+/// returned transaction ends.
+async fn stall_recording(
+    fixture: &EngineFixture,
+) -> punctual_persistence::sea_orm::DatabaseTransaction {
+    use punctual_persistence::sea_orm::ConnectionTrait;
+    let transaction = fixture.database.begin_write().await.unwrap();
+    if fixture.database.backend() == punctual_persistence::Backend::Postgres {
+        transaction
+            .execute_unprepared("LOCK TABLE executions IN EXCLUSIVE MODE")
+            .await
+            .unwrap();
+    }
+    transaction
+}
+
+/// Ten once-jobs claimed ahead by an engine with one slot and `record_queue`;
+/// the recorder stalls before their instant. Returns how many requests reached
+/// the target while it was stalled; then checks each was recorded once.
+async fn requests_while_recording_stalls(record_queue: usize) -> usize {
+    const JOBS: usize = 10;
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let due = Utc::now() + chrono::Duration::milliseconds(2500);
+    let mut jobs = Vec::new();
+    for _ in 0..JOBS {
+        jobs.push(fixture.insert_job(JobSpec::once(due, &server.uri())).await);
+    }
+    let config = EngineConfig {
+        max_in_flight: 1,
+        record_queue,
+        lookahead: Duration::from_secs(3),
+        // Longer than the stall: its leases must not expire and be rescued.
+        lease: Duration::from_secs(30),
+        ..fixture.config()
+    };
+    let engine = start(&fixture, config);
+    let all_claimed = eventually(Duration::from_secs(5), || async {
+        let mut claimed = 0;
+        for job in &jobs {
+            claimed += fixture.executions(*job).await.len();
+        }
+        claimed == JOBS
+    })
+    .await;
+    assert!(all_claimed && Utc::now() < due, "all claimed ahead in time");
+    let stall = stall_recording(&fixture).await;
+    tokio::time::sleep((due - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(2))
+        .await;
+    let delivered = server.received_requests().await.unwrap().len();
+    stall.rollback().await.unwrap();
+    let all_recorded = eventually(Duration::from_secs(10), || async {
+        let mut succeeded = 0;
+        for job in &jobs {
+            let executions = fixture.executions(*job).await;
+            succeeded += executions.iter().filter(|e| e.status == "success").count();
+        }
+        succeeded == JOBS
+    })
+    .await;
+    engine.shutdown().await;
+    assert!(
+        all_recorded,
+        "every request recorded once the database is back"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        JOBS,
+        "each delivered once"
+    );
+    delivered
+}
+
+#[tokio::test]
+async fn a_full_record_queue_holds_requests_back_until_outcomes_are_recorded() {
+    // One in the recorder's stalled batch (two if it woke late), two queued,
+    // one finished and holding the only slot while it waits for room.
+    let delivered = requests_while_recording_stalls(2).await;
+    assert!(
+        (3..=5).contains(&delivered),
+        "{delivered} requests reached the target while recording stalled"
+    );
+}
+
+#[tokio::test]
+async fn a_record_queue_with_room_lets_requests_start_on_time_while_recording_lags() {
+    let delivered = requests_while_recording_stalls(64).await;
+    assert_eq!(
+        delivered, 10,
+        "requests did not wait for their outcomes to be recorded"
+    );
+}

@@ -55,6 +55,10 @@ struct Cli {
     /// milliseconds (as `[engine] lookahead_ms`; default: the engine's own).
     #[arg(long, global = true)]
     lookahead_ms: Option<u64>,
+    /// Engine: finished requests waiting to be recorded, at most (as
+    /// `[engine] record_queue`; default: the engine's own).
+    #[arg(long, global = true)]
+    record_queue: Option<usize>,
     /// Sink worker threads.
     #[arg(long, global = true, default_value_t = 2)]
     sink_threads: usize,
@@ -210,6 +214,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
         dispatch_batch: cli.dispatch_batch,
         pool: cli.pool,
         lookahead_ms: cli.lookahead_ms,
+        record_queue: cli.record_queue,
         sink_threads: cli.sink_threads,
         keep: cli.keep,
         queries,

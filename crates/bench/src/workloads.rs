@@ -35,6 +35,8 @@ pub struct Options {
     pub pool: u32,
     /// Engine: claim occurrences this long ahead (None: the engine's default).
     pub lookahead_ms: Option<u64>,
+    /// Engine: completions queued for the recorder (None: the engine's default).
+    pub record_queue: Option<usize>,
     /// Sink worker threads.
     pub sink_threads: usize,
     /// Keep the scratch database.
@@ -100,6 +102,7 @@ impl Bench {
                 .options
                 .lookahead_ms
                 .map_or(defaults.lookahead, Duration::from_millis),
+            record_queue: self.options.record_queue.unwrap_or(defaults.record_queue),
             ..defaults
         }
     }
@@ -121,6 +124,7 @@ impl Bench {
                 "dispatch_batch": self.options.dispatch_batch,
                 "pool": self.options.pool,
                 "lookahead_ms": self.engine_config().lookahead.as_millis(),
+                "record_queue": self.engine_config().record_queue,
             }),
         );
         map

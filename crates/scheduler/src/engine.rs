@@ -63,6 +63,11 @@ pub struct EngineConfig {
     pub lookahead: Duration,
     /// Occurrences this node holds claimed ahead of their due time, at most.
     pub max_claimed_ahead: usize,
+    /// Finished requests waiting to be recorded, at most. Past it a finishing
+    /// execution keeps its slot until there is room, so a database slower than
+    /// the targets holds requests back. These are the attempts a crash between
+    /// response and record delivers again (with the `max_in_flight` running).
+    pub record_queue: usize,
 }
 
 impl Default for EngineConfig {
@@ -87,6 +92,10 @@ impl Default for EngineConfig {
             // claims for a second are taken between two seconds' herds.
             lookahead: Duration::from_millis(2500),
             max_claimed_ahead: 20_000,
+            // A herd of 20,000 starts on time while its outcomes are recorded
+            // behind it (W2 in BENCHMARKS.md); bodies are capped, so memory is
+            // bounded (at most 16,384 × response_body_limit).
+            record_queue: 16_384,
         }
     }
 }
@@ -169,10 +178,6 @@ pub(crate) enum Slot {
 /// Completions recorded per transaction, at most: whatever queued while the
 /// last one committed.
 const RECORD_BATCH: usize = 1024;
-/// Finished requests waiting to be recorded, at most: past it a finishing
-/// execution keeps its slot until there is room (backpressure). These are the
-/// attempts a crash would have to run again.
-const RECORD_QUEUE: usize = 1024;
 /// How long an organization's signing secrets are reused before being re-read;
 /// a rotation keeps the old secret valid for 24 h, so this is never a gap.
 const SECRET_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -212,7 +217,7 @@ impl Engine {
     /// the other nodes too.
     pub fn start(self, external_wake: Option<Arc<Notify>>) -> EngineHandle {
         let stop = CancellationToken::new();
-        let (completions, completed) = mpsc::channel(RECORD_QUEUE);
+        let (completions, completed) = mpsc::channel(self.config.record_queue.max(1));
         let inner = Arc::new(Inner {
             completions,
             ahead: Arc::new(Semaphore::new(self.config.max_claimed_ahead)),

@@ -101,6 +101,8 @@ pub struct EngineSettings {
     pub lookahead_ms: u64,
     /// Occurrences claimed ahead, at most.
     pub max_claimed_ahead: usize,
+    /// Finished requests waiting to be recorded, at most.
+    pub record_queue: usize,
 }
 
 /// `[auth]`: sessions, passwords and brute-force limits.

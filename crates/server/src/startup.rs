@@ -44,6 +44,7 @@ pub fn engine_config(settings: &Settings) -> EngineConfig {
         missed_run_tolerance: Duration::from_secs(engine.missed_run_tolerance_seconds),
         lookahead: Duration::from_millis(engine.lookahead_ms),
         max_claimed_ahead: engine.max_claimed_ahead,
+        record_queue: engine.record_queue,
         shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
         plans: Arc::new(settings.plans.clone()),
         ..EngineConfig::default()
