@@ -3,6 +3,7 @@
 //! of dead nodes, and drain on shutdown.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -155,6 +156,25 @@ pub(crate) struct Inner {
     pub(crate) waiting: Mutex<HashMap<Uuid, (Uuid, DateTime<Utc>)>>,
     /// Told when jobs may have changed (this node's API, or another node's).
     pub(crate) jobs_changed: Notify,
+    /// Occurrences claimed ahead whose instant has come and that wait for a
+    /// slot: while there are any, a herd is starting and the recorder waits.
+    pub(crate) herd_waiting: AtomicUsize,
+}
+
+/// Counts one occurrence of a starting herd while it waits for its slot.
+struct HerdMember<'a>(&'a AtomicUsize);
+
+impl<'a> HerdMember<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for HerdMember<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An organization's signing secrets and when they were read.
@@ -178,6 +198,10 @@ pub(crate) enum Slot {
 /// Completions recorded per transaction, at most: whatever queued while the
 /// last one committed.
 const RECORD_BATCH: usize = 1024;
+/// How long, at most, outcomes wait for a starting herd to be under way: the
+/// two share the CPU, and a request late by the time its neighbours' records
+/// take is late; a record a second later is not.
+const HERD_RECORD_DEFERRAL: Duration = Duration::from_secs(2);
 /// How long an organization's signing secrets are reused before being re-read;
 /// a rotation keeps the old secret valid for 24 h, so this is never a gap.
 const SECRET_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -224,6 +248,7 @@ impl Engine {
             queued: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             waiting: Mutex::new(HashMap::new()),
             jobs_changed: Notify::new(),
+            herd_waiting: AtomicUsize::new(0),
             secret_cache: Mutex::new(HashMap::new()),
             secret_reader: tokio::sync::Mutex::new(()),
             permits: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
@@ -741,13 +766,16 @@ impl Inner {
     ) -> Option<OwnedSemaphorePermit> {
         let run_after = claim.execution.run_after;
         let ready = async {
+            let mut claimed_ahead = false;
             // Never early: a timer may round, the clock is what counts.
             while let Ok(remaining) = (run_after - self.clock.now()).to_std() {
                 if remaining.is_zero() {
                     break;
                 }
+                claimed_ahead = true;
                 tokio::time::sleep(remaining).await;
             }
+            let _herd = claimed_ahead.then(|| HerdMember::join(&self.herd_waiting));
             self.permits.clone().acquire_owned().await.ok()
         };
         let permit = tokio::select! {
@@ -1113,6 +1141,14 @@ fn outcome_of(completion: &Completion, finished: DateTime<Utc>) -> AttemptOutcom
 /// transaction committed goes into the next one.
 async fn record_completions(inner: Arc<Inner>, mut completed: mpsc::Receiver<Completion>) {
     while let Some(first) = completed.recv().await {
+        // A herd's requests start first while there is room in the queue.
+        let deferred = std::time::Instant::now();
+        while inner.herd_waiting.load(Ordering::Relaxed) > 0
+            && inner.completions.capacity() > 0
+            && deferred.elapsed() < HERD_RECORD_DEFERRAL
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
             match completed.try_recv() {
