@@ -108,6 +108,7 @@ impl Bench {
     }
 
     fn header(&self, workload: &str) -> serde_json::Map<String, Value> {
+        let engine = self.engine_config();
         let mut map = serde_json::Map::new();
         map.insert("workload".into(), json!(workload));
         map.insert("backend".into(), json!(self.backend_name()));
@@ -123,8 +124,8 @@ impl Bench {
                 "max_in_flight": self.options.max_in_flight,
                 "dispatch_batch": self.options.dispatch_batch,
                 "pool": self.options.pool,
-                "lookahead_ms": self.engine_config().lookahead.as_millis(),
-                "record_queue": self.engine_config().record_queue,
+                "lookahead_ms": engine.lookahead.as_millis(),
+                "record_queue": engine.record_queue,
             }),
         );
         map
