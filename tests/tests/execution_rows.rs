@@ -1,6 +1,7 @@
 //! How the engine writes new executions (`persistence::engine`): every column
 //! it sets is stored as set (instants to the microsecond, as sqlx binds them),
-//! and an occurrence inserted twice is stored once.
+//! and an occurrence inserted twice is stored once; a lease renewal extends
+//! only its node's running rows and names those no longer running there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,7 +10,8 @@ mod jobs_support;
 use chrono::{DateTime, Duration, Utc};
 use jobs_support::*;
 use punctual_persistence::engine::{
-    insert_executions, insert_running_executions, Lease, NewExecution,
+    cancel_unfinished, insert_executions, insert_running_executions, renew_leases, Lease,
+    NewExecution,
 };
 use punctual_persistence::entities::execution;
 use punctual_tests::spawn_app;
@@ -108,4 +110,75 @@ async fn new_executions_are_stored_as_built_and_an_occurrence_only_once() {
             .len(),
         2
     );
+}
+
+#[tokio::test]
+async fn a_renewal_extends_its_nodes_running_leases_and_names_the_runs_it_lost() {
+    let app = spawn_app().await;
+    let (owner, org) = owner_with_org(&app).await;
+    let organization_id: Uuid = org.id.parse().unwrap();
+    let db = app.database.conn();
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let mut job_ids = Vec::new();
+    for name in ["kept", "canceled", "other-node"] {
+        let created = create_job(&app, &owner.access_token, &org, &job(name)).await;
+        job_ids.push(created["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let lease = |node: &str| Lease {
+        node_id: node.to_owned(),
+        started_at: now,
+        expires_at: now + Duration::seconds(30),
+    };
+    let occurrence = |job_id: Uuid| NewExecution {
+        job_id,
+        organization_id,
+        scheduled_for: now,
+        attempt: 1,
+        trigger: "schedule",
+        status: "pending",
+        run_after: now,
+        error: None,
+    };
+    let ours = insert_running_executions(
+        db,
+        vec![occurrence(job_ids[0]), occurrence(job_ids[1])],
+        &lease("node-a"),
+        now,
+    )
+    .await
+    .unwrap();
+    let theirs = insert_running_executions(db, vec![occurrence(job_ids[2])], &lease("node-b"), now)
+        .await
+        .unwrap();
+    cancel_unfinished(db, job_ids[1], now, "canceled: replaced")
+        .await
+        .unwrap();
+    let (kept, canceled) = (ours[0].id, ours[1].id);
+    let deleted = Uuid::now_v7();
+
+    let until = now + Duration::seconds(90);
+    let gone = renew_leases(db, "node-a", &[kept, canceled, deleted], until)
+        .await
+        .unwrap();
+
+    let mut gone_sorted = gone.clone();
+    gone_sorted.sort();
+    let mut expected = vec![canceled, deleted];
+    expected.sort();
+    assert_eq!(gone_sorted, expected);
+    let lease_of = |id: Uuid| async move {
+        execution::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_expires_at
+            .map(to_micros)
+    };
+    assert_eq!(lease_of(kept).await, Some(to_micros(until)));
+    assert_eq!(
+        lease_of(theirs[0].id).await,
+        Some(to_micros(now + Duration::seconds(30)))
+    );
+    assert_eq!(lease_of(canceled).await, None);
 }

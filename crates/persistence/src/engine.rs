@@ -520,14 +520,17 @@ pub async fn renew_leases(
     if local.is_empty() {
         return Ok(Vec::new());
     }
-    let still_running: Vec<Uuid> = execution::Entity::find()
+    // Only the ids: every running row of this node comes back at each renewal.
+    let still_running: std::collections::HashSet<Uuid> = execution::Entity::find()
+        .select_only()
+        .column(execution::Column::Id)
         .filter(execution::Column::Id.is_in(local.to_vec()))
         .filter(execution::Column::Status.eq("running"))
         .filter(execution::Column::NodeId.eq(node_id))
+        .into_tuple::<Uuid>()
         .all(db)
         .await?
         .into_iter()
-        .map(|e| e.id)
         .collect();
     Ok(local
         .iter()

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGEN
 use reqwest::{Client, Method};
 
 use crate::outbound::CheckedResolver;
-use crate::signing::signature_header;
+use crate::signing::SigningKeys;
 
 /// What the engine needs to send one request.
 #[derive(Debug, Clone)]
@@ -27,8 +27,8 @@ pub struct Delivery<'a> {
     pub body: Option<&'a str>,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// The organization's signing secrets in force.
-    pub signing_secrets: &'a [String],
+    /// The organization's signing secrets in force, keyed.
+    pub signing_keys: &'a SigningKeys,
     /// `webhook-timestamp`.
     pub now: DateTime<Utc>,
 }
@@ -225,12 +225,10 @@ fn build_headers(delivery: &Delivery<'_>) -> Result<HeaderMap, String> {
     insert(&mut headers, "webhook-id", delivery.message_id.clone())?;
     insert(&mut headers, "webhook-timestamp", timestamp.to_string())?;
     headers.remove("webhook-signature");
-    if let Some(signature) = signature_header(
-        delivery.signing_secrets,
-        &delivery.message_id,
-        timestamp,
-        body,
-    ) {
+    if let Some(signature) = delivery
+        .signing_keys
+        .header(&delivery.message_id, timestamp, body)
+    {
         insert(&mut headers, "webhook-signature", signature)?;
     }
     Ok(headers)

@@ -23,6 +23,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::delivery::{Deliverer, Delivery, DeliveryResult, DeliveryStatus};
 use crate::dispatch::{plan_occurrence, schedule_of};
 use crate::notify::{notify, NotificationKind};
+use crate::signing::SigningKeys;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -177,8 +178,8 @@ impl Drop for HerdMember<'_> {
     }
 }
 
-/// An organization's signing secrets and when they were read.
-pub(crate) type CachedSecrets = (std::time::Instant, Arc<Vec<String>>);
+/// An organization's signing keys and when their secrets were read.
+pub(crate) type CachedSecrets = (std::time::Instant, Arc<SigningKeys>);
 
 /// A finished request waiting to be recorded; `done` is told once it is.
 pub(crate) struct Completion {
@@ -800,9 +801,7 @@ impl Inner {
     ) {
         let execution = &claim.execution;
         let started = self.clock.now();
-        let secrets = self
-            .signing_secrets(execution.organization_id, started)
-            .await;
+        let keys = self.signing_keys(execution.organization_id, started).await;
         let delivery = Delivery {
             message_id: execution.id.to_string(),
             url: &claim.job.url,
@@ -810,7 +809,7 @@ impl Inner {
             headers_json: &claim.job.headers,
             body: claim.job.body.as_deref(),
             timeout: Duration::from_millis(u64::try_from(claim.job.timeout_ms).unwrap_or(30_000)),
-            signing_secrets: &secrets,
+            signing_keys: &keys,
             now: started,
         };
         let result = tokio::select! {
@@ -836,8 +835,8 @@ impl Inner {
         }
     }
 
-    /// The organization's signing secrets in force, cached briefly.
-    async fn signing_secrets(&self, org: Uuid, now: DateTime<Utc>) -> Arc<Vec<String>> {
+    /// The organization's signing secrets in force, keyed, cached briefly.
+    async fn signing_keys(&self, org: Uuid, now: DateTime<Utc>) -> Arc<SigningKeys> {
         let cached = || {
             let cache = self.secret_cache.lock().ok()?;
             let (at, secrets) = cache.get(&org)?;
@@ -850,11 +849,11 @@ impl Inner {
         if let Some(secrets) = cached() {
             return secrets;
         }
-        let secrets = Arc::new(
-            store::signing_secrets(self.database.conn(), org, now)
+        let secrets = Arc::new(SigningKeys::new(
+            &store::signing_secrets(self.database.conn(), org, now)
                 .await
                 .unwrap_or_default(),
-        );
+        ));
         if let Ok(mut cache) = self.secret_cache.lock() {
             cache.insert(org, (std::time::Instant::now(), secrets.clone()));
         }

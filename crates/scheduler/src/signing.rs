@@ -2,10 +2,61 @@
 //! keyed with the base64 part of the organization's `whsec_` secret. During a
 //! rotation both secrets sign, space-separated, so receivers may use either.
 
+use std::fmt;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+/// An organization's secrets, decoded and keyed once. Keying HMAC-SHA256 hashes
+/// two blocks of its own; a request signed from a keyed copy hashes only its
+/// message, so the engine keeps these, not the secrets, in its cache.
+#[derive(Clone, Default)]
+pub struct SigningKeys(Vec<Hmac<Sha256>>);
+
+impl SigningKeys {
+    /// Keys for `secrets` (`whsec_…`); secrets that do not decode are skipped.
+    pub fn new(secrets: &[String]) -> Self {
+        Self(secrets.iter().filter_map(|secret| keyed(secret)).collect())
+    }
+
+    /// Whether no secret signs (the header is then left out).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The header value signing `body` for message `id` at `timestamp`
+    /// (seconds) with each key; None without keys.
+    pub fn header(&self, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+        let signatures: Vec<String> = self
+            .0
+            .iter()
+            .map(|key| {
+                let mut mac = key.clone();
+                mac.update(id.as_bytes());
+                mac.update(b".");
+                mac.update(timestamp.to_string().as_bytes());
+                mac.update(b".");
+                mac.update(body);
+                format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+            })
+            .collect();
+        (!signatures.is_empty()).then(|| signatures.join(" "))
+    }
+}
+
+/// Never shows key material.
+impl fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKeys({} keys)", self.0.len())
+    }
+}
+
+fn keyed(secret: &str) -> Option<Hmac<Sha256>> {
+    let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
+    Hmac::<Sha256>::new_from_slice(&key).ok()
+}
 
 /// The header value signing `body` for message `id` at `timestamp` (seconds)
 /// with each of `secrets`; secrets that do not decode are skipped.
@@ -15,23 +66,36 @@ pub fn signature_header(
     timestamp: i64,
     body: &[u8],
 ) -> Option<String> {
-    let signatures: Vec<String> = secrets
-        .iter()
-        .filter_map(|secret| sign(secret, id, timestamp, body))
-        .collect();
-    (!signatures.is_empty()).then(|| signatures.join(" "))
+    SigningKeys::new(secrets).header(id, timestamp, body)
 }
 
-fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    Some(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Standard Webhooks specification: a keyed copy must
+    /// sign exactly as a fresh key does, every time it is reused.
+    #[test]
+    fn keyed_once_signs_as_the_specification_says_every_time() {
+        let secret = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()];
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let body = br#"{"test": 2432232314}"#;
+        let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        let keys = SigningKeys::new(&secret);
+        for _ in 0..3 {
+            assert_eq!(keys.header(id, 1614265330, body).as_deref(), Some(expected));
+        }
+        assert_eq!(
+            signature_header(&secret, id, 1614265330, body).as_deref(),
+            Some(expected)
+        );
+    }
+
+    #[test]
+    fn undecodable_secrets_are_skipped_and_no_keys_sign_nothing() {
+        let keys = SigningKeys::new(&["not-a-secret".to_owned(), "whsec_!!".to_owned()]);
+        assert!(keys.is_empty());
+        assert_eq!(keys.header("id", 1, b""), None);
+        assert_eq!(format!("{keys:?}"), "SigningKeys(0 keys)");
+    }
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::delivery::{Delivery, DeliveryStatus};
 use crate::engine::Inner;
+use crate::signing::SigningKeys;
 
 const BATCH: u64 = 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,9 +55,10 @@ async fn send_batch(inner: &Inner) -> Result<usize, punctual_persistence::Persis
     for notification in claimed {
         let span = tracing::info_span!("webhook_notification", notification_id = %notification.id, org_id = %notification.organization_id);
         let _entered = span.enter();
-        let secrets =
-            store::signing_secrets(inner.database.conn(), notification.organization_id, now)
-                .await?;
+        let keys = SigningKeys::new(
+            &store::signing_secrets(inner.database.conn(), notification.organization_id, now)
+                .await?,
+        );
         let delivery = Delivery {
             message_id: notification.id.to_string(),
             url: &notification.url,
@@ -64,7 +66,7 @@ async fn send_batch(inner: &Inner) -> Result<usize, punctual_persistence::Persis
             headers_json: r#"{"content-type":"application/json"}"#,
             body: Some(&notification.payload),
             timeout: TIMEOUT,
-            signing_secrets: &secrets,
+            signing_keys: &keys,
             now: inner.clock.now(),
         };
         let result = inner.deliverer.deliver(&delivery).await;
