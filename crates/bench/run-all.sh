@@ -10,6 +10,8 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 BIN="${BIN:-$TARGET/release/punctual-bench}"
 OUT="${OUT:-bench-results.jsonl}"
 RUNS="${RUNS:-3}"
+# W3-W5 take minutes each (a million jobs inserted per run): once by default.
+HEAVY_RUNS="${HEAVY_RUNS:-1}"
 W3_SECONDS="${W3_SECONDS:-60}"
 # A database on the same host: no TLS on loopback (see BENCHMARKS.md).
 PG="${PG:-postgres://postgres@127.0.0.1:5432/?sslmode=disable}"
@@ -28,10 +30,12 @@ for db in "$PG" "$SQLITE"; do
         DATABASE_URL="$db" run w2 --jobs 20000
     done
 done
-for db in "$PG" "$SQLITE"; do
-    DATABASE_URL="$db" run w3 --jobs 10000,1000000 --duration "$W3_SECONDS"
-done
-for db in "$PG" "$SQLITE"; do
-    DATABASE_URL="$db" run w4 --concurrency 64 --duration 10 --under-load 1000
-    DATABASE_URL="$db" run w5 --jobs 1000000
+for _ in $(seq "$HEAVY_RUNS"); do
+    for db in "$PG" "$SQLITE"; do
+        DATABASE_URL="$db" run w3 --jobs 10000,1000000 --duration "$W3_SECONDS"
+    done
+    for db in "$PG" "$SQLITE"; do
+        DATABASE_URL="$db" run w4 --concurrency 64 --duration 10 --under-load 1000
+        DATABASE_URL="$db" run w5 --jobs 1000000
+    done
 done

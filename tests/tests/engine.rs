@@ -475,6 +475,68 @@ async fn a_once_job_runs_once_and_completes() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+/// The organization's secrets cannot be read (their table is renamed away): the
+/// attempt fails without sending an unsigned request, the failure is not cached,
+/// and the retry, once the secrets can be read again, goes out signed.
+#[tokio::test]
+async fn a_request_is_never_sent_unsigned_when_its_secrets_cannot_be_read() {
+    use punctual_persistence::sea_orm::ConnectionTrait;
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(204)).await;
+    let mut spec = JobSpec::once(Utc::now(), &server.uri());
+    spec.max_attempts = 2;
+    spec.min_backoff_ms = 2_000;
+    spec.max_backoff_ms = 2_000;
+    let job = fixture.insert_job(spec).await;
+    let conn = fixture.database.conn();
+    conn.execute_unprepared("ALTER TABLE signing_secrets RENAME TO signing_secrets_away")
+        .await
+        .unwrap();
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .any(|e| e.status == "failed")
+        })
+        .await,
+        "the first attempt fails"
+    );
+    conn.execute_unprepared("ALTER TABLE signing_secrets_away RENAME TO signing_secrets")
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture.job(job).await.completed_at.is_some()
+        })
+        .await,
+        "the retry completes the job"
+    );
+    engine.shutdown().await;
+
+    let executions = fixture.executions(job).await;
+    assert_eq!(
+        executions
+            .iter()
+            .map(|e| (e.attempt, e.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "failed"), (2, "success")]
+    );
+    assert!(executions[0]
+        .error
+        .as_deref()
+        .is_some_and(|error| error.contains("signing secrets could not be read")));
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "only the retry was sent");
+    assert!(verify_standard_webhook(
+        &fixture.signing_secret,
+        &requests[0].headers,
+        &requests[0].body
+    ));
+}
+
 /// Executions go with their organization through their job: on PostgreSQL they
 /// hold no key of their own to the organization (migration 7), so this cascade
 /// is the one that must remove them.

@@ -61,6 +61,21 @@ pub struct DeliveryResult {
     pub retry_after: Option<Duration>,
 }
 
+impl DeliveryResult {
+    /// A failed attempt whose request was never sent (refused target, invalid
+    /// request, nothing to sign it with), after `duration` of preparation.
+    pub fn not_sent(error: String, duration: Duration) -> Self {
+        Self {
+            status: DeliveryStatus::Failed,
+            status_code: None,
+            body: None,
+            error: Some(error),
+            duration,
+            retry_after: None,
+        }
+    }
+}
+
 /// The HTTP client all executions share.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
@@ -96,14 +111,7 @@ impl Deliverer {
     /// becomes a `Failed` result with the reason.
     pub async fn deliver(&self, delivery: &Delivery<'_>) -> DeliveryResult {
         let started = Instant::now();
-        let failed = |error: String| DeliveryResult {
-            status: DeliveryStatus::Failed,
-            status_code: None,
-            body: None,
-            error: Some(error),
-            duration: started.elapsed(),
-            retry_after: None,
-        };
+        let failed = |error: String| DeliveryResult::not_sent(error, started.elapsed());
         let target = match TargetUrl::parse(delivery.url, self.allow_private_networks) {
             Ok(target) => target,
             Err(error) => return failed(format!("refused target: {error}")),

@@ -142,7 +142,7 @@ pub(crate) struct Inner {
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) tasks: TaskTracker,
     pub(crate) completions: mpsc::Sender<Completion>,
-    pub(crate) secret_cache: Mutex<HashMap<Uuid, CachedSecrets>>,
+    pub(crate) secret_cache: Mutex<HashMap<Uuid, CachedKeys>>,
     /// One reader of signing secrets at a time: a burst of executions of an
     /// organization whose entry expired waits for one query, not one each.
     pub(crate) secret_reader: tokio::sync::Mutex<()>,
@@ -179,7 +179,7 @@ impl Drop for HerdMember<'_> {
 }
 
 /// An organization's signing keys and when their secrets were read.
-pub(crate) type CachedSecrets = (std::time::Instant, Arc<SigningKeys>);
+pub(crate) type CachedKeys = (std::time::Instant, Arc<SigningKeys>);
 
 /// A finished request waiting to be recorded; `done` is told once it is.
 pub(crate) struct Completion {
@@ -801,22 +801,36 @@ impl Inner {
     ) {
         let execution = &claim.execution;
         let started = self.clock.now();
-        let keys = self.signing_keys(execution.organization_id, started).await;
-        let delivery = Delivery {
-            message_id: execution.id.to_string(),
-            url: &claim.job.url,
-            method: &claim.job.method,
-            headers_json: &claim.job.headers,
-            body: claim.job.body.as_deref(),
-            timeout: Duration::from_millis(u64::try_from(claim.job.timeout_ms).unwrap_or(30_000)),
-            signing_keys: &keys,
-            now: started,
-        };
-        let result = tokio::select! {
-            result = self.deliverer.deliver(&delivery) => result,
-            _ = token.cancelled() => {
-                tracing::info!("execution stopped: canceled, taken over, or shutting down");
-                return;
+        let result = match self.signing_keys(execution.organization_id, started).await {
+            Ok(keys) => {
+                let delivery = Delivery {
+                    message_id: execution.id.to_string(),
+                    url: &claim.job.url,
+                    method: &claim.job.method,
+                    headers_json: &claim.job.headers,
+                    body: claim.job.body.as_deref(),
+                    timeout: Duration::from_millis(
+                        u64::try_from(claim.job.timeout_ms).unwrap_or(30_000),
+                    ),
+                    signing_keys: &keys,
+                    now: started,
+                };
+                tokio::select! {
+                    result = self.deliverer.deliver(&delivery) => result,
+                    _ = token.cancelled() => {
+                        tracing::info!("execution stopped: canceled, taken over, or shutting down");
+                        return;
+                    }
+                }
+            }
+            // Receivers verify signatures: an unsigned request would be refused at
+            // best, so the attempt fails here and is retried as any other.
+            Err(error) => {
+                tracing::warn!(%error, "signing secrets could not be read; request not sent");
+                DeliveryResult::not_sent(
+                    "signing secrets could not be read; the request was not sent".to_owned(),
+                    Duration::ZERO,
+                )
             }
         };
         let (done, recorded) = oneshot::channel();
@@ -836,28 +850,26 @@ impl Inner {
     }
 
     /// The organization's signing secrets in force, keyed, cached briefly.
-    async fn signing_keys(&self, org: Uuid, now: DateTime<Utc>) -> Arc<SigningKeys> {
+    /// A failed read is not cached: the next attempt reads again.
+    async fn signing_keys(&self, org: Uuid, now: DateTime<Utc>) -> Result<Arc<SigningKeys>> {
         let cached = || {
             let cache = self.secret_cache.lock().ok()?;
-            let (at, secrets) = cache.get(&org)?;
-            (at.elapsed() < SECRET_CACHE_TTL).then(|| secrets.clone())
+            let (at, keys) = cache.get(&org)?;
+            (at.elapsed() < SECRET_CACHE_TTL).then(|| keys.clone())
         };
-        if let Some(secrets) = cached() {
-            return secrets;
+        if let Some(keys) = cached() {
+            return Ok(keys);
         }
         let _reading = self.secret_reader.lock().await;
-        if let Some(secrets) = cached() {
-            return secrets;
+        if let Some(keys) = cached() {
+            return Ok(keys);
         }
-        let secrets = Arc::new(SigningKeys::new(
-            &store::signing_secrets(self.database.conn(), org, now)
-                .await
-                .unwrap_or_default(),
-        ));
+        let secrets = store::signing_secrets(self.database.conn(), org, now).await?;
+        let keys = Arc::new(SigningKeys::new(&secrets));
         if let Ok(mut cache) = self.secret_cache.lock() {
-            cache.insert(org, (std::time::Instant::now(), secrets.clone()));
+            cache.insert(org, (std::time::Instant::now(), keys.clone()));
         }
-        secrets
+        Ok(keys)
     }
 
     /// Records a batch of finished attempts in one transaction (group commit):

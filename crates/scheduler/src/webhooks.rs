@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use punctual_persistence::engine as store;
+use punctual_persistence::entities::webhook_outbox;
 use punctual_persistence::notifications;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::delivery::{Delivery, DeliveryStatus};
 use crate::engine::Inner;
@@ -53,44 +56,50 @@ async fn send_batch(inner: &Inner) -> Result<usize, punctual_persistence::Persis
         notifications::claim_due_webhooks(inner.database.conn(), now, lock_until, BATCH).await?;
     let count = claimed.len();
     for notification in claimed {
+        // Instrumented, not entered: an entered span would stay on this thread
+        // across the awaits and label whatever else runs there meanwhile.
         let span = tracing::info_span!("webhook_notification", notification_id = %notification.id, org_id = %notification.organization_id);
-        let _entered = span.enter();
-        let keys = SigningKeys::new(
-            &store::signing_secrets(inner.database.conn(), notification.organization_id, now)
-                .await?,
-        );
-        let delivery = Delivery {
-            message_id: notification.id.to_string(),
-            url: &notification.url,
-            method: "POST",
-            headers_json: r#"{"content-type":"application/json"}"#,
-            body: Some(&notification.payload),
-            timeout: TIMEOUT,
-            signing_keys: &keys,
-            now: inner.clock.now(),
-        };
-        let result = inner.deliverer.deliver(&delivery).await;
-        if result.status == DeliveryStatus::Success {
-            notifications::mark_webhook_sent(
-                inner.database.conn(),
-                notification.id,
-                inner.clock.now(),
-            )
-            .await?;
-        } else {
-            let attempts = notification.attempts.saturating_add(1);
-            let backoff = (RETRY_BASE_SECONDS << attempts.clamp(0, 20)).min(RETRY_CAP_SECONDS);
-            let error = result.error.unwrap_or_else(|| "delivery failed".to_owned());
-            tracing::warn!(attempts, %error, "webhook notification not delivered; will retry");
-            notifications::mark_webhook_failed(
-                inner.database.conn(),
-                notification.id,
-                attempts,
-                &error,
-                inner.clock.now() + chrono::Duration::seconds(backoff),
-            )
-            .await?;
-        }
+        send_one(inner, notification, now).instrument(span).await?;
     }
     Ok(count)
+}
+
+/// Sends one claimed notification and records how it went.
+async fn send_one(
+    inner: &Inner,
+    notification: webhook_outbox::Model,
+    now: DateTime<Utc>,
+) -> Result<(), punctual_persistence::PersistenceError> {
+    let keys = SigningKeys::new(
+        &store::signing_secrets(inner.database.conn(), notification.organization_id, now).await?,
+    );
+    let delivery = Delivery {
+        message_id: notification.id.to_string(),
+        url: &notification.url,
+        method: "POST",
+        headers_json: r#"{"content-type":"application/json"}"#,
+        body: Some(&notification.payload),
+        timeout: TIMEOUT,
+        signing_keys: &keys,
+        now: inner.clock.now(),
+    };
+    let result = inner.deliverer.deliver(&delivery).await;
+    if result.status == DeliveryStatus::Success {
+        notifications::mark_webhook_sent(inner.database.conn(), notification.id, inner.clock.now())
+            .await?;
+    } else {
+        let attempts = notification.attempts.saturating_add(1);
+        let backoff = (RETRY_BASE_SECONDS << attempts.clamp(0, 20)).min(RETRY_CAP_SECONDS);
+        let error = result.error.unwrap_or_else(|| "delivery failed".to_owned());
+        tracing::warn!(attempts, %error, "webhook notification not delivered; will retry");
+        notifications::mark_webhook_failed(
+            inner.database.conn(),
+            notification.id,
+            attempts,
+            &error,
+            inner.clock.now() + chrono::Duration::seconds(backoff),
+        )
+        .await?;
+    }
+    Ok(())
 }
