@@ -1,7 +1,8 @@
 //! How the engine writes new executions (`persistence::engine`): every column
 //! it sets is stored as set (instants to the microsecond, as sqlx binds them),
 //! and an occurrence inserted twice is stored once; a lease renewal extends
-//! only its node's running rows and names those no longer running there.
+//! only its node's running rows and names those no longer running there; the
+//! jobs it locks for dispatch read back exactly as stored.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,11 +11,13 @@ mod jobs_support;
 use chrono::{DateTime, Duration, Utc};
 use jobs_support::*;
 use punctual_persistence::engine::{
-    cancel_unfinished, insert_executions, insert_running_executions, renew_leases, Lease,
-    NewExecution,
+    cancel_unfinished, insert_executions, insert_running_executions, lock_due_jobs, renew_leases,
+    Lease, NewExecution,
 };
-use punctual_persistence::entities::execution;
+use punctual_persistence::entities::{execution, job};
+use punctual_tests::engine::{EngineFixture, JobSpec};
 use punctual_tests::spawn_app;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -181,4 +184,53 @@ async fn a_renewal_extends_its_nodes_running_leases_and_names_the_runs_it_lost()
         Some(to_micros(now + Duration::seconds(30)))
     );
     assert_eq!(lease_of(canceled).await, None);
+}
+
+/// On PostgreSQL the locked jobs are decoded by position: every field, NULL or
+/// not, must come back as sea-orm reads the same rows by name.
+#[tokio::test]
+async fn locked_jobs_read_back_exactly_as_stored() {
+    let fixture = EngineFixture::new().await;
+    let due = Utc::now() - Duration::minutes(1);
+    let mut yearly = JobSpec::cron("0 0 1 1 *", "http://127.0.0.1:9/yearly");
+    yearly.next_run_at = due;
+    yearly.timezone = "Europe/Paris".to_owned();
+    yearly.concurrency = "forbid".to_owned();
+    let mut once = JobSpec::once(due, "http://127.0.0.1:9/once");
+    once.body = None;
+    once.max_attempts = 3;
+    let yearly = fixture.insert_job(yearly).await;
+    let once = fixture.insert_job(once).await;
+    let db = fixture.database.conn();
+    job::Entity::update_many()
+        .col_expr(job::Column::Key, Expr::value(Some("the-key")))
+        .col_expr(job::Column::DisabledReason, Expr::value(Some("a reason ü")))
+        .col_expr(job::Column::CompletedAt, Expr::value(Some(due)))
+        .col_expr(job::Column::ConsecutiveFailures, Expr::value(7))
+        .filter(job::Column::Id.eq(once))
+        .exec(db)
+        .await
+        .unwrap();
+
+    let transaction = fixture.database.begin_write().await.unwrap();
+    let now = Utc::now();
+    let mut locked = lock_due_jobs(&transaction, now, now, 10).await.unwrap();
+    drop(transaction);
+    let mut stored = job::Entity::find().all(db).await.unwrap();
+    locked.sort_by_key(|job| job.id);
+    stored.sort_by_key(|job| job.id);
+    assert_eq!(
+        stored.iter().map(|job| job.id).collect::<Vec<_>>(),
+        {
+            let mut ids = vec![yearly, once];
+            ids.sort();
+            ids
+        },
+        "both jobs are due"
+    );
+    assert_eq!(locked, stored);
+    let once = stored.iter().find(|job| job.id == once).unwrap();
+    assert_eq!(once.key.as_deref(), Some("the-key"));
+    assert_eq!(once.body, None);
+    assert!(once.run_at.is_some() && once.cron.is_none());
 }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod entities;
 mod error;
 pub mod job_reads;
+mod job_rows;
 pub mod jobs;
 pub mod notifications;
 pub mod organizations;
