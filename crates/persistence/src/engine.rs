@@ -3,6 +3,8 @@
 //! `FOR UPDATE SKIP LOCKED` so any number of nodes share the work; on SQLite the
 //! caller holds the single write lock ([`crate::Database::begin_write`]).
 
+use std::fmt::Write as _;
+
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryOrder, QuerySelect, QueryTrait, Statement};
@@ -232,42 +234,42 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[execution::Model]) -> Re
     let mut inserted = 0;
     for chunk in rows.chunks(CHUNK) {
         let mut p = Parameters::new(backend);
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|row| {
-                // What an attempt's outcome fills in is not sent: a new row has none.
-                debug_assert!(
-                    row.duration_ms.is_none()
-                        && row.lag_ms.is_none()
-                        && row.status_code.is_none()
-                        && row.response_body.is_none()
-                );
-                format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                    p.bind(row.id),
-                    p.bind(row.organization_id),
-                    p.bind(row.job_id),
-                    p.bind(row.scheduled_for),
-                    p.bind_shared(row.attempt),
-                    p.bind_shared(row.trigger.clone()),
-                    p.bind_shared(row.status.clone()),
-                    p.bind(row.run_after),
-                    p.bind_shared(row.started_at),
-                    p.bind_shared(row.finished_at),
-                    p.bind_shared(row.error.clone()),
-                    p.bind_shared(row.node_id.clone()),
-                    p.bind_shared(row.lease_expires_at),
-                    p.bind_shared(row.created_at),
-                )
-            })
-            .collect();
-        let sql = format!(
+        let mut sql = String::with_capacity(300 + chunk.len() * 80);
+        sql.push_str(
             "INSERT INTO executions (id, organization_id, job_id, scheduled_for, attempt, \
              trigger, status, run_after, started_at, finished_at, error, node_id, \
-             lease_expires_at, created_at) VALUES {} \
-             ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING",
-            values.join(", ")
+             lease_expires_at, created_at) VALUES ",
         );
+        for (i, row) in chunk.iter().enumerate() {
+            // What an attempt's outcome fills in is not sent: a new row has none.
+            debug_assert!(
+                row.duration_ms.is_none()
+                    && row.lag_ms.is_none()
+                    && row.status_code.is_none()
+                    && row.response_body.is_none()
+            );
+            let separator = if i == 0 { "" } else { ", " };
+            // Writing to a String cannot fail.
+            let _ = write!(
+                sql,
+                "{separator}({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                p.bind(row.id),
+                p.bind(row.organization_id),
+                p.bind(row.job_id),
+                p.bind(row.scheduled_for),
+                p.bind_shared(&row.attempt),
+                p.bind_shared(&row.trigger),
+                p.bind_shared(&row.status),
+                p.bind(row.run_after),
+                p.bind_shared(&row.started_at),
+                p.bind_shared(&row.finished_at),
+                p.bind_shared(&row.error),
+                p.bind_shared(&row.node_id),
+                p.bind_shared(&row.lease_expires_at),
+                p.bind_shared(&row.created_at),
+            );
+        }
+        sql.push_str(" ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING");
         inserted += db.execute(p.statement(sql)).await?.rows_affected();
     }
     Ok(inserted)
@@ -635,26 +637,25 @@ pub async fn record_outcomes(
             continue;
         }
         let mut p = Parameters::new(backend);
-        let rows: Vec<String> = chunk
-            .iter()
-            .filter(|(id, _)| ours.contains(id))
-            .map(|(id, outcome)| {
-                // Most outcomes of a batch share their status, end, code,
-                // body and error: those are bound once.
-                format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {})",
-                    p.bind(*id),
-                    p.bind_shared(outcome.status),
-                    p.bind(outcome.started_at),
-                    p.bind_shared(outcome.finished_at),
-                    p.bind(outcome.duration_ms),
-                    p.bind(outcome.lag_ms),
-                    p.bind_shared(outcome.status_code),
-                    p.bind_shared(outcome.response_body.clone()),
-                    p.bind_shared(outcome.error.clone()),
-                )
-            })
-            .collect();
+        let mut rows = String::with_capacity(ours.len() * 40);
+        for (id, outcome) in chunk.iter().filter(|(id, _)| ours.contains(id)) {
+            let separator = if rows.is_empty() { "" } else { ", " };
+            // Most outcomes of a batch share their status, end, code, body and
+            // error: those are bound once. Writing to a String cannot fail.
+            let _ = write!(
+                rows,
+                "{separator}({}, {}, {}, {}, {}, {}, {}, {}, {})",
+                p.bind(*id),
+                p.bind_shared(outcome.status),
+                p.bind(outcome.started_at),
+                p.bind_shared(&outcome.finished_at),
+                p.bind(outcome.duration_ms),
+                p.bind(outcome.lag_ms),
+                p.bind_shared(&outcome.status_code),
+                p.bind_shared(&outcome.response_body),
+                p.bind_shared(&outcome.error),
+            );
+        }
         // The rows are locked: their physical addresses hold until the commit,
         // and PostgreSQL reaches each through its primary key, then by address.
         let (target, join) = match backend {
@@ -674,7 +675,7 @@ pub async fn record_outcomes(
              status_code = outcome.status_code, response_body = outcome.response_body, \
              error = outcome.error, lease_expires_at = NULL \
              FROM outcome{target} WHERE {join}",
-            rows.join(", ")
+            rows
         );
         db.execute(p.statement(sql)).await?;
         recorded.extend(ours);

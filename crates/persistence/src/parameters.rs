@@ -2,7 +2,8 @@
 
 use std::fmt::{self, Write as _};
 
-use sea_orm::{DatabaseBackend, Statement};
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseBackend, Statement, Value};
 use uuid::Uuid;
 
 /// A bound value's placeholder (`$n`, or `?n` on SQLite), written straight into
@@ -53,12 +54,17 @@ impl Parameters {
     /// Like [`Parameters::bind`], but an equal value bound this way before gets
     /// its placeholder again: for the few values a multi-row statement repeats
     /// on every row (a lease, a node, a time). Looked up linearly, so only for
-    /// values of few distinct kinds.
-    pub(crate) fn bind_shared(&mut self, value: impl Into<sea_orm::Value>) -> Placeholder {
-        let value = value.into();
-        if let Some((_, placeholder)) = self.shared.iter().find(|(bound, _)| *bound == value) {
+    /// values of few distinct kinds; compared as they are, so a repeat costs no
+    /// allocation.
+    pub(crate) fn bind_shared<T: Shared + ?Sized>(&mut self, value: &T) -> Placeholder {
+        if let Some((_, placeholder)) = self
+            .shared
+            .iter()
+            .find(|(bound, _)| value.is_bound_as(bound))
+        {
             return *placeholder;
         }
+        let value = value.to_value();
         let placeholder = self.bind(value.clone());
         self.shared.push((value, placeholder));
         placeholder
@@ -77,6 +83,70 @@ impl Parameters {
 
     pub(crate) fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+/// A value [`Parameters::bind_shared`] compares with the values bound before
+/// without converting it first: converting a string or a time allocates.
+pub(crate) trait Shared {
+    /// Whether `bound` is this value as [`Shared::to_value`] would bind it.
+    fn is_bound_as(&self, bound: &Value) -> bool;
+    /// The value to bind.
+    fn to_value(&self) -> Value;
+}
+
+impl Shared for str {
+    fn is_bound_as(&self, bound: &Value) -> bool {
+        matches!(bound, Value::String(Some(b)) if b.as_str() == self)
+    }
+    fn to_value(&self) -> Value {
+        Value::from(self)
+    }
+}
+
+impl Shared for String {
+    fn is_bound_as(&self, bound: &Value) -> bool {
+        self.as_str().is_bound_as(bound)
+    }
+    fn to_value(&self) -> Value {
+        Value::from(self.as_str())
+    }
+}
+
+impl Shared for i32 {
+    fn is_bound_as(&self, bound: &Value) -> bool {
+        matches!(bound, Value::Int(Some(b)) if b == self)
+    }
+    fn to_value(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl Shared for DateTime<Utc> {
+    fn is_bound_as(&self, bound: &Value) -> bool {
+        matches!(bound, Value::ChronoDateTimeUtc(Some(b)) if **b == *self)
+    }
+    fn to_value(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+/// NULL is bound typed (`Value::String(None)`, …), as `Option`'s conversion does.
+impl<T> Shared for Option<T>
+where
+    T: Shared + Clone + Into<Value> + sea_orm::sea_query::Nullable,
+{
+    fn is_bound_as(&self, bound: &Value) -> bool {
+        match self {
+            Some(value) => value.is_bound_as(bound),
+            None => *bound == T::null(),
+        }
+    }
+    fn to_value(&self) -> Value {
+        match self {
+            Some(value) => value.to_value(),
+            None => T::null(),
+        }
     }
 }
 
@@ -101,6 +171,29 @@ mod tests {
             assert_eq!(sql, format!("{s}1 {s}2 {s}2 {s}3 ({s}4, {s}5)", s = sigil));
             assert_eq!(p.statement(sql).values.map(|v| v.0.len()), Some(5));
         }
+    }
+
+    /// Each kind binds what `bind` would, and recognises exactly itself.
+    #[test]
+    fn shared_values_bind_as_bind_does_and_match_only_themselves() {
+        fn check<T: Shared + Clone + Into<Value>>(value: &T, other: &T) {
+            let bound = value.to_value();
+            assert_eq!(bound, value.clone().into());
+            assert!(value.is_bound_as(&bound));
+            assert!(!other.is_bound_as(&bound));
+            assert!(!value.is_bound_as(&other.to_value()));
+        }
+        let now = Utc::now();
+        check(&"running".to_owned(), &"pending".to_owned());
+        check(&7_i32, &8_i32);
+        check(&now, &(now + chrono::Duration::microseconds(1)));
+        check(&Some("a".to_owned()), &None);
+        check(&Some(7_i32), &None);
+        check(&Some(now), &None);
+        check(&None::<String>, &Some(String::new()));
+        // A NULL of one type is not a NULL of another.
+        assert!(!None::<i32>.is_bound_as(&None::<String>.to_value()));
+        assert!("x".is_bound_as(&"x".to_value()) && !"x".is_bound_as(&"y".to_value()));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Performing one job request: the method, headers and body the job asks for,
 //! signed, with its timeout, no redirects, the response read up to a cap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use punctual_domain::{is_blocked_ip, TargetUrl};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
-use reqwest::{Client, Method};
+use reqwest::{Client, Method, Url};
 
 use crate::outbound::CheckedResolver;
 use crate::signing::SigningKeys;
@@ -76,12 +77,19 @@ impl DeliveryResult {
     }
 }
 
+/// How many checked targets [`Deliverer`] remembers before it starts afresh.
+const CHECKED_TARGETS: usize = 4096;
+
 /// The HTTP client all executions share.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     client: Client,
     allow_private_networks: bool,
     body_limit: usize,
+    /// Target URLs as stored, parsed and checked: the same jobs run again and
+    /// again, and parsing a URL (its host, IDNA) cost ~7k instructions a request.
+    /// The check depends only on the URL and `allow_private_networks`.
+    checked_targets: Arc<Mutex<HashMap<String, Url>>>,
 }
 
 impl Deliverer {
@@ -104,7 +112,40 @@ impl Deliverer {
             client,
             allow_private_networks,
             body_limit,
+            checked_targets: Arc::default(),
         })
+    }
+
+    /// The URL to call for `url` as stored, or why it is refused. Names that
+    /// resolve to refused addresses are caught when connecting, not here.
+    fn checked_target(&self, url: &str) -> Result<Url, String> {
+        let remembered = |cache: &HashMap<String, Url>| cache.get(url).cloned();
+        if let Some(target) = self
+            .checked_targets
+            .lock()
+            .ok()
+            .and_then(|c| remembered(&c))
+        {
+            return Ok(target);
+        }
+        let target = TargetUrl::parse(url, self.allow_private_networks)
+            .map_err(|error| format!("refused target: {error}"))?;
+        // An IP literal never reaches the resolver, so it is checked here.
+        if let Some(ip) = target.ip() {
+            if !self.allow_private_networks && is_blocked_ip(ip) {
+                return Err(format!(
+                    "refused target: {ip} is a private or reserved address"
+                ));
+            }
+        }
+        let target = target.url().clone();
+        if let Ok(mut cache) = self.checked_targets.lock() {
+            if cache.len() >= CHECKED_TARGETS {
+                cache.clear();
+            }
+            cache.insert(url.to_owned(), target.clone());
+        }
+        Ok(target)
     }
 
     /// Sends the request and classifies the answer. Never fails: every problem
@@ -112,18 +153,10 @@ impl Deliverer {
     pub async fn deliver(&self, delivery: &Delivery<'_>) -> DeliveryResult {
         let started = Instant::now();
         let failed = |error: String| DeliveryResult::not_sent(error, started.elapsed());
-        let target = match TargetUrl::parse(delivery.url, self.allow_private_networks) {
+        let target = match self.checked_target(delivery.url) {
             Ok(target) => target,
-            Err(error) => return failed(format!("refused target: {error}")),
+            Err(error) => return failed(error),
         };
-        // An IP literal never reaches the resolver, so it is checked here.
-        if let Some(ip) = target.ip() {
-            if !self.allow_private_networks && is_blocked_ip(ip) {
-                return failed(format!(
-                    "refused target: {ip} is a private or reserved address"
-                ));
-            }
-        }
         let method = match Method::from_bytes(delivery.method.as_bytes()) {
             Ok(method) => method,
             Err(_) => return failed(format!("invalid method {}", delivery.method)),
@@ -134,7 +167,7 @@ impl Deliverer {
         };
         let request = self
             .client
-            .request(method, target.url().clone())
+            .request(method, target)
             .headers(headers)
             .timeout(delivery.timeout)
             .body(delivery.body.unwrap_or_default().to_owned());
@@ -281,5 +314,46 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    fn remembered(deliverer: &Deliverer) -> usize {
+        deliverer
+            .checked_targets
+            .lock()
+            .map(|c| c.len())
+            .unwrap_or(0)
+    }
+
+    /// A checked target is remembered; a refusal is not, and is refused again.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn checked_targets_are_remembered_and_refusals_are_refused_every_time() {
+        let deliverer = Deliverer::new(false, 1024, 4).expect("client");
+        let url = "https://example.com/hook?a=1";
+        let first = deliverer.checked_target(url);
+        assert_eq!(first.as_ref().map(Url::as_str), Ok(url));
+        assert_eq!(deliverer.checked_target(url), first);
+        assert_eq!(remembered(&deliverer), 1);
+        for _ in 0..2 {
+            assert!(deliverer
+                .checked_target("http://127.0.0.1:9/x")
+                .is_err_and(|e| e.starts_with("refused target")));
+            assert!(deliverer.checked_target("ftp://example.com/").is_err());
+        }
+        assert_eq!(remembered(&deliverer), 1);
+        let open = Deliverer::new(true, 1024, 4).expect("client");
+        assert!(open.checked_target("http://127.0.0.1:9/x").is_ok());
+    }
+
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn the_remembered_targets_are_bounded() {
+        let deliverer = Deliverer::new(false, 1024, 4).expect("client");
+        for n in 0..=CHECKED_TARGETS {
+            assert!(deliverer
+                .checked_target(&format!("https://example.com/{n}"))
+                .is_ok());
+        }
+        assert_eq!(remembered(&deliverer), 1);
     }
 }
