@@ -12,7 +12,7 @@ use base64::Engine as _;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use punctual_domain::PlanLimits;
-use punctual_persistence::entities::execution;
+use punctual_persistence::entities::{audit_event, execution};
 use punctual_persistence::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
 };
@@ -560,15 +560,50 @@ async fn pruning_removes_only_what_is_past_retention() {
         .await
         .unwrap()
         .id;
+    // Audit events a year and a day old (of the organization, and of none), and
+    // ten days old.
+    let audit = |age_days: i64, organization_id: Option<uuid::Uuid>| audit_event::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        organization_id: Set(organization_id),
+        actor_type: Set("system".to_owned()),
+        actor_id: Set(None),
+        action: Set("test.event".to_owned()),
+        target_type: Set(None),
+        target_id: Set(None),
+        ip: Set(None),
+        user_agent: Set(None),
+        metadata: Set("{}".to_owned()),
+        created_at: Set(now - chrono::Duration::days(age_days)),
+    };
+    let mut old_audit = Vec::new();
+    for organization in [Some(fixture.organization_id), None, None] {
+        let event = audit(366, organization);
+        old_audit.push(event.insert(fixture.database.conn()).await.unwrap().id);
+    }
+    let recent_audit = audit(10, Some(fixture.organization_id))
+        .insert(fixture.database.conn())
+        .await
+        .unwrap()
+        .id;
+    let audit_ids = || async {
+        audit_event::Entity::find()
+            .all(fixture.database.conn())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    };
     let mut plans = std::collections::BTreeMap::new();
     plans.insert("free".to_owned(), plan(10, 1_000));
     let config = punctual_scheduler::EngineConfig {
         plans: std::sync::Arc::new(plans),
         retention_interval: Duration::from_millis(200),
         retention_batch: 2,
+        audit_retention: None,
         ..fixture.config()
     };
-    let engine = punctual_scheduler::Engine::new(fixture.database.clone(), config)
+    let engine = punctual_scheduler::Engine::new(fixture.database.clone(), config.clone())
         .unwrap()
         .start(None);
     let ids = || async {
@@ -595,5 +630,31 @@ async fn pruning_removes_only_what_is_past_retention() {
     assert!(
         left.contains(&kept_pending),
         "pending rows are never pruned, however old"
+    );
+    let left = audit_ids().await;
+    assert!(
+        old_audit.iter().all(|id| left.contains(id)),
+        "without an audit retention, pruning rounds keep every audit event"
+    );
+
+    let config = punctual_scheduler::EngineConfig {
+        audit_retention: Some(Duration::from_secs(365 * 86_400)),
+        ..config
+    };
+    let engine = punctual_scheduler::Engine::new(fixture.database.clone(), config)
+        .unwrap()
+        .start(None);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let left = audit_ids().await;
+            old_audit.iter().all(|id| !left.contains(id))
+        })
+        .await,
+        "audit events past the audit retention were pruned, with or without an organization"
+    );
+    engine.shutdown().await;
+    assert!(
+        audit_ids().await.contains(&recent_audit),
+        "within retention: kept"
     );
 }

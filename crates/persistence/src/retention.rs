@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect};
 
-use crate::entities::{execution, organization};
+use crate::entities::{audit_event, execution, organization};
 use crate::PersistenceError;
 
 /// Organizations on `plan`.
@@ -46,6 +46,32 @@ pub async fn prune_executions(
     }
     let result = execution::Entity::delete_many()
         .filter(execution::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Deletes up to `batch` audit events, of any organization or none, recorded
+/// before `cutoff`, oldest first; returns how many went.
+pub async fn prune_audit_events(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+) -> Result<u64, PersistenceError> {
+    let ids: Vec<Uuid> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Id)
+        .filter(audit_event::Column::CreatedAt.lt(cutoff))
+        .order_by_asc(audit_event::Column::CreatedAt)
+        .limit(batch)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let result = audit_event::Entity::delete_many()
+        .filter(audit_event::Column::Id.is_in(ids))
         .exec(db)
         .await?;
     Ok(result.rows_affected)

@@ -57,6 +57,9 @@ pub struct EngineConfig {
     pub notification_coalesce: Duration,
     /// How often executions past retention are pruned.
     pub retention_interval: Duration,
+    /// How long audit events are kept (None: for ever); pruned with the
+    /// executions, by the same batches.
+    pub audit_retention: Option<Duration>,
     /// Executions deleted per pruning statement.
     pub retention_batch: u64,
     /// How long before their due time occurrences of `allow` jobs are
@@ -89,6 +92,7 @@ impl Default for EngineConfig {
             plans: Arc::new(BTreeMap::new()),
             notification_coalesce: Duration::from_secs(600),
             retention_interval: Duration::from_secs(60),
+            audit_retention: Some(Duration::from_secs(365 * 24 * 60 * 60)),
             retention_batch: 500,
             // Half a second off the whole seconds cron instants fall on: the
             // claims for a second are taken between two seconds' herds.
@@ -1258,8 +1262,8 @@ impl Inner {
     }
 }
 
-/// Deletes executions older than their organization's plan retention, a batch
-/// at a time.
+/// Deletes executions older than their organization's plan retention, and
+/// audit events older than the audit retention, a batch at a time.
 async fn prune_history(inner: Arc<Inner>, stop: CancellationToken) {
     loop {
         tokio::select! {
@@ -1268,7 +1272,7 @@ async fn prune_history(inner: Arc<Inner>, stop: CancellationToken) {
         }
         match inner.prune_once(&stop).await {
             Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned executions past retention"),
+            Ok(pruned) => tracing::info!(pruned, "pruned history past retention"),
             Err(error) => tracing::warn!(%error, "pruning failed"),
         }
     }
@@ -1302,7 +1306,31 @@ impl Inner {
                 }
             }
         }
-        Ok(pruned)
+        // A retention too long to subtract keeps everything.
+        let Some(cutoff) = self
+            .config
+            .audit_retention
+            .and_then(|keep| chrono::Duration::from_std(keep).ok())
+            .and_then(|keep| self.clock.now().checked_sub_signed(keep))
+        else {
+            return Ok(pruned);
+        };
+        loop {
+            if stop.is_cancelled() {
+                return Ok(pruned);
+            }
+            let deleted = retention::prune_audit_events(
+                self.database.conn(),
+                cutoff,
+                self.config.retention_batch,
+            )
+            .await?;
+            pruned += deleted;
+            if deleted < self.config.retention_batch {
+                return Ok(pruned);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 

@@ -103,6 +103,8 @@ pub struct EngineSettings {
     pub max_claimed_ahead: usize,
     /// Finished requests waiting to be recorded, at most.
     pub record_queue: usize,
+    /// Days audit events are kept (0: for ever).
+    pub audit_retention_days: u32,
 }
 
 /// `[auth]`: sessions, passwords and brute-force limits.

@@ -45,6 +45,8 @@ pub fn engine_config(settings: &Settings) -> EngineConfig {
         lookahead: Duration::from_millis(engine.lookahead_ms),
         max_claimed_ahead: engine.max_claimed_ahead,
         record_queue: engine.record_queue,
+        audit_retention: (engine.audit_retention_days > 0)
+            .then(|| Duration::from_secs(u64::from(engine.audit_retention_days) * 86_400)),
         shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_seconds),
         plans: Arc::new(settings.plans.clone()),
         ..EngineConfig::default()
