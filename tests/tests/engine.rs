@@ -432,15 +432,31 @@ async fn consecutive_failed_occurrences_auto_disable_the_job() {
     let disabled = fixture.job(job).await;
     assert!(disabled.disabled_reason.unwrap().contains("3 consecutive"));
     assert_eq!(disabled.next_run_at, None);
-    assert!(
-        fixture
-            .executions(job)
-            .await
-            .iter()
-            .filter(|e| e.status == "failed")
-            .count()
-            >= 3
-    );
+    let executions = fixture.executions(job).await;
+    assert!(executions.iter().filter(|e| e.status == "failed").count() >= 3);
+
+    // The organization's audit log says so, once, as the system's doing.
+    let events = punctual_persistence::audit::list(
+        fixture.database.conn(),
+        &punctual_persistence::audit::AuditFilter {
+            organization_id: Some(fixture.organization_id),
+            action: Some("job.auto_disabled".to_owned()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.actor_type, "system");
+    assert_eq!(event.target_id.as_deref(), Some(job.to_string().as_str()));
+    let metadata: serde_json::Value = serde_json::from_str(&event.metadata).unwrap();
+    assert_eq!(metadata["consecutive_failed_occurrences"], 3);
+    let last = metadata["last_execution_id"].as_str().unwrap();
+    assert!(executions
+        .iter()
+        .any(|e| e.id.to_string() == last && e.status == "failed"));
 }
 
 /// A once-job due shortly, run by an engine until it completes; the engine is

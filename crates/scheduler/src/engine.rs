@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use punctual_domain::{PlanLimits, RetryPolicy, UsagePeriod};
+use punctual_persistence::audit::{self, NewAuditEvent};
 use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
 use punctual_persistence::wakeup::{self, WakeupListener};
 use punctual_persistence::{quota, Database, PersistenceError};
@@ -1030,6 +1031,25 @@ impl Inner {
         .await?;
         if disabled {
             tracing::warn!(job_id = %execution.job_id, "job auto-disabled after consecutive failures");
+            // In the audit trail beside the pauses people make, in the same
+            // transaction as the change it records.
+            audit::record(
+                db,
+                NewAuditEvent {
+                    organization_id: Some(execution.organization_id),
+                    actor_type: audit::actor::SYSTEM.to_owned(),
+                    action: "job.auto_disabled".to_owned(),
+                    target_type: Some("job".to_owned()),
+                    target_id: Some(execution.job_id.to_string()),
+                    metadata: serde_json::json!({
+                        "consecutive_failed_occurrences": self.config.auto_disable_after,
+                        "last_execution_id": execution.id,
+                    }),
+                    ..NewAuditEvent::default()
+                },
+                now,
+            )
+            .await?;
             let detail = format!(
                 "The job was disabled after {} consecutive failed occurrences.",
                 self.config.auto_disable_after
