@@ -3,15 +3,13 @@
 //! `FOR UPDATE SKIP LOCKED` so any number of nodes share the work; on SQLite the
 //! caller holds the single write lock ([`crate::Database::begin_write`]).
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryOrder, QuerySelect, QueryTrait, Statement};
 
 use crate::entities::{execution, job, organization};
 use crate::job_rows::{job_from_row, JOB_COLUMNS};
-use crate::parameters::Parameters;
+use crate::parameters::{push_row, Parameters};
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -248,11 +246,10 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[execution::Model]) -> Re
                     && row.status_code.is_none()
                     && row.response_body.is_none()
             );
-            let separator = if i == 0 { "" } else { ", " };
-            // Writing to a String cannot fail.
-            let _ = write!(
-                sql,
-                "{separator}({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let placeholders = [
                 p.bind(row.id),
                 p.bind(row.organization_id),
                 p.bind(row.job_id),
@@ -267,7 +264,8 @@ async fn insert_rows(db: &impl ConnectionTrait, rows: &[execution::Model]) -> Re
                 p.bind_shared(&row.node_id),
                 p.bind_shared(&row.lease_expires_at),
                 p.bind_shared(&row.created_at),
-            );
+            ];
+            push_row(&mut sql, &placeholders);
         }
         sql.push_str(" ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING");
         inserted += db.execute(p.statement(sql)).await?.rows_affected();
@@ -639,12 +637,12 @@ pub async fn record_outcomes(
         let mut p = Parameters::new(backend);
         let mut rows = String::with_capacity(ours.len() * 40);
         for (id, outcome) in chunk.iter().filter(|(id, _)| ours.contains(id)) {
-            let separator = if rows.is_empty() { "" } else { ", " };
+            if !rows.is_empty() {
+                rows.push_str(", ");
+            }
             // Most outcomes of a batch share their status, end, code, body and
-            // error: those are bound once. Writing to a String cannot fail.
-            let _ = write!(
-                rows,
-                "{separator}({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            // error: those are bound once.
+            let placeholders = [
                 p.bind(*id),
                 p.bind_shared(outcome.status),
                 p.bind(outcome.started_at),
@@ -654,7 +652,8 @@ pub async fn record_outcomes(
                 p.bind_shared(&outcome.status_code),
                 p.bind_shared(&outcome.response_body),
                 p.bind_shared(&outcome.error),
-            );
+            ];
+            push_row(&mut rows, &placeholders);
         }
         // The rows are locked: their physical addresses hold until the commit,
         // and PostgreSQL reaches each through its primary key, then by address.
