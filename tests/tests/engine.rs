@@ -134,15 +134,23 @@ async fn a_per_second_job_fires_every_second_with_signed_requests() {
     ));
 }
 
+/// A once-job due now calling `server`, with `attempts` and backoff bounds.
+fn once_now_with_retries(server: &MockServer, attempts: i32, min_ms: i64, max_ms: i64) -> JobSpec {
+    JobSpec {
+        max_attempts: attempts,
+        min_backoff_ms: min_ms,
+        max_backoff_ms: max_ms,
+        ..JobSpec::once(Utc::now(), &server.uri())
+    }
+}
+
 #[tokio::test]
 async fn failed_attempts_are_retried_with_backoff_within_bounds() {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(500)).await;
-    let mut spec = JobSpec::once(Utc::now(), &server.uri());
-    spec.max_attempts = 3;
-    spec.min_backoff_ms = 200;
-    spec.max_backoff_ms = 800;
-    let job = fixture.insert_job(spec).await;
+    let job = fixture
+        .insert_job(once_now_with_retries(&server, 3, 200, 800))
+        .await;
     let engine = start(&fixture, fixture.config());
     assert!(
         eventually(Duration::from_secs(15), || async {
@@ -499,11 +507,9 @@ async fn a_request_is_never_sent_unsigned_when_its_secrets_cannot_be_read() {
     use punctual_persistence::sea_orm::ConnectionTrait;
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(204)).await;
-    let mut spec = JobSpec::once(Utc::now(), &server.uri());
-    spec.max_attempts = 2;
-    spec.min_backoff_ms = 2_000;
-    spec.max_backoff_ms = 2_000;
-    let job = fixture.insert_job(spec).await;
+    let job = fixture
+        .insert_job(once_now_with_retries(&server, 2, 2_000, 2_000))
+        .await;
     let conn = fixture.database.conn();
     conn.execute_unprepared("ALTER TABLE signing_secrets RENAME TO signing_secrets_away")
         .await

@@ -1,9 +1,10 @@
-//! Pruning executions past their organization's retention, a small batch at a
-//! time so dispatch never waits behind a long delete.
+//! Pruning executions past their organization's retention and audit events past
+//! the audit retention, a small batch at a time so dispatch never waits behind a
+//! long delete.
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
-use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect};
+use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, Select};
 
 use crate::entities::{audit_event, execution, organization};
 use crate::PersistenceError;
@@ -30,25 +31,12 @@ pub async fn prune_executions(
     cutoff: DateTime<Utc>,
     batch: u64,
 ) -> Result<u64, PersistenceError> {
-    let ids: Vec<Uuid> = execution::Entity::find()
-        .select_only()
-        .column(execution::Column::Id)
+    let oldest = execution::Entity::find()
         .filter(execution::Column::OrganizationId.eq(org))
         .filter(execution::Column::CreatedAt.lt(cutoff))
         .filter(execution::Column::Status.is_not_in(["pending", "running"]))
-        .order_by_asc(execution::Column::CreatedAt)
-        .limit(batch)
-        .into_tuple()
-        .all(db)
-        .await?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let result = execution::Entity::delete_many()
-        .filter(execution::Column::Id.is_in(ids))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+        .order_by_asc(execution::Column::CreatedAt);
+    delete_first(db, oldest, execution::Column::Id, batch).await
 }
 
 /// Deletes up to `batch` audit events, of any organization or none, recorded
@@ -58,11 +46,23 @@ pub async fn prune_audit_events(
     cutoff: DateTime<Utc>,
     batch: u64,
 ) -> Result<u64, PersistenceError> {
-    let ids: Vec<Uuid> = audit_event::Entity::find()
-        .select_only()
-        .column(audit_event::Column::Id)
+    let oldest = audit_event::Entity::find()
         .filter(audit_event::Column::CreatedAt.lt(cutoff))
-        .order_by_asc(audit_event::Column::CreatedAt)
+        .order_by_asc(audit_event::Column::CreatedAt);
+    delete_first(db, oldest, audit_event::Column::Id, batch).await
+}
+
+/// Deletes the first `batch` rows `rows` selects, by their `id`; returns how
+/// many went. Ids first, then the delete: a bounded delete on both databases.
+async fn delete_first<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    rows: Select<E>,
+    id: E::Column,
+    batch: u64,
+) -> Result<u64, PersistenceError> {
+    let ids: Vec<Uuid> = rows
+        .select_only()
+        .column(id)
         .limit(batch)
         .into_tuple()
         .all(db)
@@ -70,9 +70,6 @@ pub async fn prune_audit_events(
     if ids.is_empty() {
         return Ok(0);
     }
-    let result = audit_event::Entity::delete_many()
-        .filter(audit_event::Column::Id.is_in(ids))
-        .exec(db)
-        .await?;
+    let result = E::delete_many().filter(id.is_in(ids)).exec(db).await?;
     Ok(result.rows_affected)
 }

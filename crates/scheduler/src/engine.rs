@@ -1299,59 +1299,59 @@ async fn prune_history(inner: Arc<Inner>, stop: CancellationToken) {
 }
 
 impl Inner {
-    /// One pruning round over every plan's organizations.
+    /// One pruning round over every plan's organizations, then the audit log.
     async fn prune_once(&self, stop: &CancellationToken) -> Result<u64> {
         use punctual_persistence::retention;
+        let db = self.database.conn();
+        let batch = self.config.retention_batch;
         let mut pruned = 0;
         for (plan, limits) in self.config.plans.iter() {
             let cutoff =
                 self.clock.now() - chrono::Duration::days(i64::from(limits.retention_days));
-            for org in retention::organizations_on_plan(self.database.conn(), plan).await? {
-                loop {
-                    if stop.is_cancelled() {
-                        return Ok(pruned);
-                    }
-                    let deleted = retention::prune_executions(
-                        self.database.conn(),
-                        org,
-                        cutoff,
-                        self.config.retention_batch,
-                    )
-                    .await?;
-                    pruned += deleted;
-                    if deleted < self.config.retention_batch {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
+            for org in retention::organizations_on_plan(db, plan).await? {
+                pruned += in_batches(stop, batch, || {
+                    retention::prune_executions(db, org, cutoff, batch)
+                })
+                .await?;
             }
         }
         // A retention too long to subtract keeps everything.
-        let Some(cutoff) = self
+        if let Some(cutoff) = self
             .config
             .audit_retention
             .and_then(|keep| chrono::Duration::from_std(keep).ok())
             .and_then(|keep| self.clock.now().checked_sub_signed(keep))
-        else {
-            return Ok(pruned);
-        };
-        loop {
-            if stop.is_cancelled() {
-                return Ok(pruned);
-            }
-            let deleted = retention::prune_audit_events(
-                self.database.conn(),
-                cutoff,
-                self.config.retention_batch,
-            )
+        {
+            pruned += in_batches(stop, batch, || {
+                retention::prune_audit_events(db, cutoff, batch)
+            })
             .await?;
-            pruned += deleted;
-            if deleted < self.config.retention_batch {
-                return Ok(pruned);
-            }
-            tokio::task::yield_now().await;
         }
+        Ok(pruned)
     }
+}
+
+/// Runs `delete` (`batch` rows at most each time) until a batch comes back
+/// short or `stop` is cancelled, yielding between batches; returns how many
+/// rows went.
+async fn in_batches<E, F>(
+    stop: &CancellationToken,
+    batch: u64,
+    mut delete: impl FnMut() -> F,
+) -> std::result::Result<u64, E>
+where
+    F: std::future::Future<Output = std::result::Result<u64, E>>,
+{
+    let mut deleted = 0;
+    while !stop.is_cancelled() {
+        let count = delete().await?;
+        deleted += count;
+        if count < batch {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(deleted)
 }
 
 /// Checks the claims made ahead whenever jobs may have changed.
