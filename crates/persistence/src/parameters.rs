@@ -155,7 +155,7 @@ impl Shared for DateTime<Utc> {
 /// NULL is bound typed (`Value::String(None)`, …), as `Option`'s conversion does.
 impl<T> Shared for Option<T>
 where
-    T: Shared + Clone + Into<Value> + sea_orm::sea_query::Nullable,
+    T: Shared + sea_orm::sea_query::Nullable,
 {
     fn is_bound_as(&self, bound: &Value) -> bool {
         match self {

@@ -119,13 +119,8 @@ impl Deliverer {
     /// The URL to call for `url` as stored, or why it is refused. Names that
     /// resolve to refused addresses are caught when connecting, not here.
     fn checked_target(&self, url: &str) -> Result<Url, String> {
-        let remembered = |cache: &HashMap<String, Url>| cache.get(url).cloned();
-        if let Some(target) = self
-            .checked_targets
-            .lock()
-            .ok()
-            .and_then(|c| remembered(&c))
-        {
+        let remembered = self.checked_targets.lock().ok();
+        if let Some(target) = remembered.and_then(|cache| cache.get(url).cloned()) {
             return Ok(target);
         }
         let target = TargetUrl::parse(url, self.allow_private_networks)

@@ -855,8 +855,13 @@ impl Inner {
     }
 
     /// The organization's signing secrets in force, keyed, cached briefly.
-    /// A failed read is not cached: the next attempt reads again.
-    async fn signing_keys(&self, org: Uuid, now: DateTime<Utc>) -> Result<Arc<SigningKeys>> {
+    /// A failed read is not cached: the next attempt reads again. Job requests
+    /// and notification webhooks both sign through here.
+    pub(crate) async fn signing_keys(
+        &self,
+        org: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<SigningKeys>> {
         let cached = || {
             let cache = self.secret_cache.lock().ok()?;
             let (at, keys) = cache.get(&org)?;

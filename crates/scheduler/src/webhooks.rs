@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use punctual_persistence::engine as store;
 use punctual_persistence::entities::webhook_outbox;
 use punctual_persistence::notifications;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::delivery::{Delivery, DeliveryStatus};
-use crate::engine::Inner;
-use crate::signing::SigningKeys;
+use crate::engine::{EngineError, Inner};
 
 const BATCH: u64 = 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,7 +47,7 @@ pub(crate) async fn send_webhook_notifications(inner: Arc<Inner>, stop: Cancella
     }
 }
 
-async fn send_batch(inner: &Inner) -> Result<usize, punctual_persistence::PersistenceError> {
+async fn send_batch(inner: &Inner) -> Result<usize, EngineError> {
     let now = inner.clock.now();
     let lock_until = now + chrono::Duration::from_std(LOCK).unwrap_or(chrono::Duration::minutes(2));
     let claimed =
@@ -69,10 +67,10 @@ async fn send_one(
     inner: &Inner,
     notification: webhook_outbox::Model,
     now: DateTime<Utc>,
-) -> Result<(), punctual_persistence::PersistenceError> {
-    let keys = SigningKeys::new(
-        &store::signing_secrets(inner.database.conn(), notification.organization_id, now).await?,
-    );
+) -> Result<(), EngineError> {
+    let keys = inner
+        .signing_keys(notification.organization_id, now)
+        .await?;
     let delivery = Delivery {
         message_id: notification.id.to_string(),
         url: &notification.url,
