@@ -1152,3 +1152,102 @@ async fn a_starting_herd_goes_before_the_records_of_its_first_requests() {
     assert!(all_recorded, "recorded once the herd had started");
     assert_eq!(server.received_requests().await.unwrap().len(), jobs.len());
 }
+
+/// `count` once-jobs due now, run by an engine with one slot (and so one more
+/// in its queue) against a target answering after `answer_after`.
+async fn due_jobs_on_one_slot(
+    fixture: &EngineFixture,
+    count: usize,
+    answer_after: Duration,
+    missed_run_tolerance: Duration,
+) -> (
+    Vec<uuid::Uuid>,
+    MockServer,
+    punctual_scheduler::EngineHandle,
+) {
+    let server = target(ResponseTemplate::new(200).set_delay(answer_after)).await;
+    let mut jobs = Vec::new();
+    for _ in 0..count {
+        jobs.push(
+            fixture
+                .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+                .await,
+        );
+    }
+    let config = EngineConfig {
+        max_in_flight: 1,
+        missed_run_tolerance,
+        ..fixture.config()
+    };
+    let engine = start(fixture, config);
+    (jobs, server, engine)
+}
+
+#[tokio::test]
+async fn a_saturated_node_leaves_due_jobs_waiting_rather_than_queueing_them() {
+    let fixture = EngineFixture::new().await;
+    let (jobs, server, engine) = due_jobs_on_one_slot(
+        &fixture,
+        5,
+        Duration::from_millis(300),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !server.received_requests().await.unwrap().is_empty()
+        })
+        .await
+    );
+    let mut taken = Vec::new();
+    for job in &jobs {
+        taken.extend(fixture.executions(*job).await);
+    }
+    assert!(
+        taken.len() <= 2 && taken.iter().all(|e| e.status != "pending"),
+        "one running and one queued, the rest left in jobs: {:?}",
+        taken.iter().map(|e| &e.status).collect::<Vec<_>>()
+    );
+    let all_done = eventually(Duration::from_secs(15), || async {
+        recorded_successes(&fixture, &jobs).await == jobs.len()
+    })
+    .await;
+    engine.shutdown().await;
+    assert!(all_done);
+    assert_eq!(server.received_requests().await.unwrap().len(), jobs.len());
+}
+
+#[tokio::test]
+async fn jobs_waiting_on_a_saturated_node_are_queued_before_they_count_as_missed() {
+    let fixture = EngineFixture::new().await;
+    // A second a request on one slot: the fourth and fifth jobs could start
+    // only 2 s and 3 s late, past the tolerance of 1.5 s, had they waited.
+    let (jobs, server, engine) = due_jobs_on_one_slot(
+        &fixture,
+        5,
+        Duration::from_secs(1),
+        Duration::from_millis(1500),
+    )
+    .await;
+    let all_done = eventually(Duration::from_secs(20), || async {
+        let mut finished = 0;
+        for job in &jobs {
+            finished += fixture
+                .executions(*job)
+                .await
+                .iter()
+                .filter(|e| e.finished_at.is_some())
+                .count();
+        }
+        finished == jobs.len()
+    })
+    .await;
+    engine.shutdown().await;
+    assert!(all_done);
+    assert_eq!(
+        recorded_successes(&fixture, &jobs).await,
+        jobs.len(),
+        "none skipped as missed"
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), jobs.len());
+}

@@ -2,7 +2,8 @@
 //! it sets is stored as set (instants to the microsecond, as sqlx binds them),
 //! and an occurrence inserted twice is stored once; a lease renewal extends
 //! only its node's running rows and names those no longer running there; the
-//! jobs it locks for dispatch read back exactly as stored.
+//! jobs it locks for dispatch read back exactly as stored; the recorder reaches
+//! each running row through its primary key.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,14 +12,14 @@ mod jobs_support;
 use chrono::{DateTime, Duration, Utc};
 use jobs_support::*;
 use punctual_persistence::engine::{
-    cancel_unfinished, insert_executions, insert_running_executions, lock_due_jobs, renew_leases,
-    Lease, NewExecution,
+    cancel_unfinished, insert_executions, insert_running_executions, lock_due_jobs,
+    lock_running_statement, renew_leases, Lease, NewExecution,
 };
 use punctual_persistence::entities::{execution, job};
 use punctual_tests::engine::{EngineFixture, JobSpec};
 use punctual_tests::spawn_app;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, Statement};
 use uuid::Uuid;
 
 fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -233,4 +234,92 @@ async fn locked_jobs_read_back_exactly_as_stored() {
     assert_eq!(once.key.as_deref(), Some("the-key"));
     assert_eq!(once.body, None);
     assert!(once.run_at.is_some() && once.cron.is_none());
+}
+
+/// A burst of executions running on one node over a history the planner's
+/// statistics saw with almost none running (as in production): the
+/// recorder's lock of a batch must reach each row by its primary key, not scan
+/// the running queue's partial index (small, by those statistics) and filter
+/// it by id, a cost per row that grows with the number running. PostgreSQL
+/// only: SQLite plans `IN` lists by primary key.
+#[tokio::test]
+async fn the_recorder_locks_running_rows_through_their_primary_key() {
+    let fixture = EngineFixture::new().await;
+    let db = fixture.database.conn();
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    let now = Utc::now();
+    let lease = Lease {
+        node_id: "busy-node".to_owned(),
+        started_at: now,
+        expires_at: now + Duration::seconds(30),
+    };
+    let mut jobs = Vec::new();
+    for j in 0..20 {
+        jobs.push(
+            fixture
+                .insert_job(JobSpec::once(now, &format!("http://127.0.0.1:9/{j}")))
+                .await,
+        );
+    }
+    let mut running = Vec::new();
+    for round in 0..2 {
+        running.clear();
+        for job_id in &jobs {
+            let rows = (0..250)
+                .map(|i| NewExecution {
+                    job_id: *job_id,
+                    organization_id: fixture.organization_id,
+                    scheduled_for: now - Duration::seconds(1000 * round + i),
+                    attempt: 1,
+                    trigger: "schedule",
+                    status: "pending",
+                    run_after: now,
+                    error: None,
+                })
+                .collect();
+            running.extend(
+                insert_running_executions(db, rows, &lease, now)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|row| row.id),
+            );
+        }
+        if round == 0 {
+            // History: finished, and analyzed as such.
+            execution::Entity::update_many()
+                .col_expr(execution::Column::Status, Expr::value("success"))
+                .exec(db)
+                .await
+                .unwrap();
+            db.execute_unprepared("ANALYZE executions").await.unwrap();
+        }
+    }
+    let ids = &running[..256];
+    let statement = lock_running_statement(DatabaseBackend::Postgres, &lease.node_id, ids);
+    let explain = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        format!("EXPLAIN {}", statement.sql),
+        statement.values.clone().unwrap().0,
+    );
+    let plan: Vec<String> = db
+        .query_all(explain)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "QUERY PLAN").unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("executions_pkey") && !plan.contains("ix_executions_running"),
+        "{plan}"
+    );
+    let locked = db.query_all(statement).await.unwrap();
+    assert_eq!(
+        locked.len(),
+        ids.len(),
+        "every row asked for is running here"
+    );
 }

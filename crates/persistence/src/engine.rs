@@ -26,7 +26,34 @@ pub async fn lock_due_jobs(
     horizon: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<job::Model>> {
-    let statement = lock_due_jobs_statement(db.get_database_backend(), now, horizon, limit);
+    let window = DueWindow {
+        after: None,
+        now,
+        horizon,
+    };
+    lock_jobs_due_in(db, window, limit, &[]).await
+}
+
+/// Which jobs a dispatch takes, by their `next_run_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct DueWindow {
+    /// Only jobs due strictly after this, if set.
+    pub after: Option<DateTime<Utc>>,
+    /// Jobs due by this, whatever their concurrency.
+    pub now: DateTime<Utc>,
+    /// Jobs due by this that may be dispatched ahead (concurrency `allow`).
+    pub horizon: DateTime<Utc>,
+}
+
+/// As [`lock_due_jobs`] for the jobs due in `window`, leaving out `except`
+/// (jobs the caller locked already).
+pub async fn lock_jobs_due_in(
+    db: &impl ConnectionTrait,
+    window: DueWindow,
+    limit: u64,
+    except: &[Uuid],
+) -> Result<Vec<job::Model>> {
+    let statement = lock_due_jobs_statement(db.get_database_backend(), window, limit, except);
     query_jobs(db, statement).await
 }
 
@@ -41,9 +68,9 @@ async fn query_jobs(db: &impl ConnectionTrait, statement: Statement) -> Result<V
 
 fn lock_due_jobs_statement(
     backend: DatabaseBackend,
-    now: DateTime<Utc>,
-    horizon: DateTime<Utc>,
+    window: DueWindow,
     limit: u64,
+    except: &[Uuid],
 ) -> Statement {
     let lock = match backend {
         DatabaseBackend::Postgres => " FOR UPDATE OF jobs SKIP LOCKED",
@@ -51,16 +78,26 @@ fn lock_due_jobs_statement(
     };
     let mut p = Parameters::new(backend);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut filters = String::new();
+    if let Some(after) = window.after {
+        filters.push_str(" AND jobs.next_run_at > ");
+        p.bind(after).push_to(&mut filters);
+    }
+    if !except.is_empty() {
+        filters.push_str(" AND jobs.id NOT IN (");
+        filters.push_str(&p.list(except));
+        filters.push(')');
+    }
     let sql = format!(
         // A subquery rather than a join with organizations, so the planner walks
         // the next_run_at index in order and stops at the LIMIT instead of
         // sorting every due row (a backlog made each batch O(backlog)).
         "SELECT {columns} FROM jobs \
          WHERE jobs.next_run_at <= {} AND (jobs.next_run_at <= {} OR jobs.concurrency = 'allow') \
-         AND jobs.enabled AND jobs.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}) \
+         AND jobs.enabled AND jobs.organization_id NOT IN ({SUSPENDED_ORGANIZATIONS}){filters} \
          ORDER BY jobs.next_run_at LIMIT {}{lock}",
-        p.bind(horizon.max(now)),
-        p.bind(now),
+        p.bind(window.horizon.max(window.now)),
+        p.bind(window.now),
         p.bind(limit),
         columns = *JOB_COLUMNS,
     );
@@ -79,7 +116,16 @@ pub fn queue_statements(
     vec![
         (
             "lock_due_jobs",
-            lock_due_jobs_statement(backend, now, horizon, limit),
+            lock_due_jobs_statement(
+                backend,
+                DueWindow {
+                    after: None,
+                    now,
+                    horizon,
+                },
+                limit,
+                &[],
+            ),
         ),
         (
             "claim_runnable_executions",
@@ -588,6 +634,36 @@ async fn returned_ids(db: &impl ConnectionTrait, statement: Statement) -> Result
         .collect()
 }
 
+/// Locks those of `ids` still running on `node_id` and returns their ids: how
+/// the recorder finds the outcomes it may write.
+pub fn lock_running_statement(backend: DatabaseBackend, node_id: &str, ids: &[Uuid]) -> Statement {
+    let mut p = Parameters::new(backend);
+    let sql = match backend {
+        // Each row fetched through the primary key, whatever the planner
+        // believes of the table: `OFFSET 0` keeps the lookup a parameterized
+        // subquery. Left to itself, on a young table without statistics it
+        // scans the whole table once per chunk, a cost that grows with the
+        // history. The state is tested outside the lookup: inside, it let the
+        // planner take the running queue's partial index and filter it by id,
+        // a scan of every running (and dead) entry for each row.
+        DatabaseBackend::Postgres => format!(
+            "SELECT found.id FROM unnest(ARRAY[{}]::uuid[]) AS wanted (id), \
+             LATERAL (SELECT id, status, node_id FROM executions \
+             WHERE executions.id = wanted.id OFFSET 0 FOR UPDATE) AS found \
+             WHERE found.status = 'running' AND found.node_id = {}",
+            p.list(ids),
+            p.bind(node_id)
+        ),
+        _ => format!(
+            "SELECT id FROM executions WHERE id IN ({}) \
+             AND status = 'running' AND node_id = {}",
+            p.list(ids),
+            p.bind(node_id)
+        ),
+    };
+    p.statement(sql)
+}
+
 /// Records the outcomes of executions this node runs, a few statements per
 /// chunk; returns the ids recorded. The others were canceled or rescued
 /// meanwhile (no longer running here) and are left as they are.
@@ -605,32 +681,10 @@ pub async fn record_outcomes(
         // the primary key alone. With the status and node tests in the join,
         // PostgreSQL's estimate for a young, unanalyzed table is one row and it
         // rescans the VALUES list for every running execution: quadratic.
-        let mut p = Parameters::new(backend);
         let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-        let sql = match backend {
-            // Each row fetched through the primary key, whatever the planner
-            // believes of the table: `OFFSET 0` keeps the lookup a parameterized
-            // subquery. Left to itself, on a young table without statistics it
-            // scans the whole table (or every dead entry of the running queue's
-            // partial index) once per chunk, a cost that grows with the history.
-            DatabaseBackend::Postgres => format!(
-                "SELECT found.id FROM unnest(ARRAY[{}]::uuid[]) AS wanted (id), \
-                 LATERAL (SELECT id FROM executions WHERE executions.id = wanted.id \
-                 AND status = 'running' AND node_id = {} OFFSET 0 FOR UPDATE) AS found",
-                p.list(&ids),
-                p.bind(node_id)
-            ),
-            _ => format!(
-                "SELECT id FROM executions WHERE id IN ({}) \
-                 AND status = 'running' AND node_id = {}",
-                p.list(&ids),
-                p.bind(node_id)
-            ),
-        };
-        let ours: std::collections::HashSet<Uuid> = returned_ids(db, p.statement(sql))
-            .await?
-            .into_iter()
-            .collect();
+        let statement = lock_running_statement(backend, node_id, &ids);
+        let ours: std::collections::HashSet<Uuid> =
+            returned_ids(db, statement).await?.into_iter().collect();
         if ours.is_empty() {
             continue;
         }

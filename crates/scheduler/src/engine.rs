@@ -410,9 +410,26 @@ impl Inner {
     /// one transaction.
     async fn dispatch_due(self: &Arc<Self>, now: DateTime<Utc>) -> Result<usize> {
         let horizon = now + chrono::Duration::from_std(self.config.lookahead).unwrap_or_default();
+        let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
+            .unwrap_or(chrono::Duration::seconds(60));
+        let mut free = self.permits.available_permits();
+        let mut queue_free = self.queued.available_permits();
+        let mut ahead_free = self.ahead.available_permits();
         let transaction = self.database.begin_write().await?;
-        let jobs =
-            store::lock_due_jobs(&transaction, now, horizon, self.config.dispatch_batch).await?;
+        let window = store::DueWindow {
+            after: None,
+            now,
+            horizon,
+        };
+        let jobs = self
+            .lock_dispatchable(
+                &transaction,
+                window,
+                free + queue_free,
+                ahead_free,
+                tolerance / 2,
+            )
+            .await?;
         // Whether a run is still in progress matters only to the other policies.
         let guarded: Vec<Uuid> = jobs
             .iter()
@@ -422,15 +439,10 @@ impl Inner {
         let busy = store::jobs_with_unfinished_executions(&transaction, &guarded).await?;
         let mut to_cancel = Vec::new();
         let mut skipped = 0u64;
-        let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
-            .unwrap_or(chrono::Duration::seconds(60));
         // Occurrences due now go straight to running on this node while it has
         // free slots, or room in its short queue for the next free slot: no
         // pending row, and no claim round before they start. Those due within
         // the look-ahead are claimed too, and start on time.
-        let mut free = self.permits.available_permits();
-        let mut queue_free = self.queued.available_permits();
-        let mut ahead_free = self.ahead.available_permits();
         let mut start_now = Vec::new();
         let mut occurrences = Vec::with_capacity(jobs.len());
         let mut next_runs = Vec::with_capacity(jobs.len());
@@ -514,6 +526,54 @@ impl Inner {
             }
         }
         Ok(dispatched)
+    }
+
+    /// Locks the jobs a dispatch takes at `now`: a whole batch, those due
+    /// within the look-ahead included, while this node can start `room` of those
+    /// due or more. With less room (saturated), only as many due as it can
+    /// start: the rest wait in `jobs`, which costs nothing, instead of becoming
+    /// pending rows that are claimed and written again later. Jobs late by
+    /// `hold` or more are taken anyway, as pending rows, so that a busy node
+    /// never lets an occurrence grow old enough to count as missed; those due
+    /// within the look-ahead are taken up to `ahead` (they wait for their time).
+    async fn lock_dispatchable(
+        &self,
+        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
+        window: store::DueWindow,
+        room: usize,
+        ahead: usize,
+        hold: chrono::Duration,
+    ) -> Result<Vec<punctual_persistence::entities::job::Model>> {
+        let batch = self.config.dispatch_batch;
+        if room as u64 >= batch {
+            return Ok(store::lock_jobs_due_in(db, window, batch, &[]).await?);
+        }
+        let now = window.now;
+        let due_now = store::DueWindow {
+            horizon: now,
+            ..window
+        };
+        let mut jobs = if room > 0 {
+            store::lock_jobs_due_in(db, due_now, room as u64, &[]).await?
+        } else {
+            Vec::new()
+        };
+        let taken: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
+        let overdue = store::DueWindow {
+            now: now - hold,
+            horizon: now - hold,
+            ..window
+        };
+        jobs.extend(store::lock_jobs_due_in(db, overdue, batch, &taken).await?);
+        if ahead > 0 && window.horizon > now {
+            let later = store::DueWindow {
+                after: Some(now),
+                ..window
+            };
+            let limit = batch.min(ahead as u64);
+            jobs.extend(store::lock_jobs_due_in(db, later, limit, &[]).await?);
+        }
+        Ok(jobs)
     }
 
     /// Claims runnable executions for the free slots and starts them.
