@@ -25,6 +25,11 @@ use tracing_subscriber::Layer;
 use crate::probe::{QueryCounter, QueryCounts};
 use crate::workloads::{Options, Steady};
 
+/// The allocator `punctual serve` runs with, so the in-process engine is
+/// measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Punctual's benchmarks, against a scratch database on the server DATABASE_URL
 /// names (sqlite://… or postgres://…) and an HTTP sink on 127.0.0.1.
 #[derive(Debug, Parser)]

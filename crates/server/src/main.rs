@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use punctual_server::{open_database, telemetry, Application, Settings};
 
+/// jemalloc rather than the system allocator: a request to a job's target
+/// allocates and frees many small buffers, and glibc's malloc was a quarter of
+/// the engine's CPU time in a drain (BENCHMARKS.md, session 11).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Punctual, the HTTP job scheduler.
 #[derive(Debug, Parser)]
 #[command(name = "punctual", version, about)]
