@@ -3,7 +3,7 @@
 //! and an occurrence inserted twice is stored once; a lease renewal extends
 //! only its node's running rows and names those no longer running there; the
 //! jobs it locks for dispatch read back exactly as stored; the recorder reaches
-//! each running row through its primary key.
+//! each running row through its primary key and stores outcomes as given.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use jobs_support::*;
 use punctual_persistence::engine::{
     cancel_unfinished, insert_executions, insert_running_executions, lock_due_jobs,
-    lock_running_statement, renew_leases, Lease, NewExecution,
+    lock_running_statement, record_outcomes, renew_leases, AttemptOutcome, Lease, NewExecution,
 };
 use punctual_persistence::entities::{execution, job};
 use punctual_tests::engine::{EngineFixture, JobSpec};
@@ -322,4 +322,103 @@ async fn the_recorder_locks_running_rows_through_their_primary_key() {
         ids.len(),
         "every row asked for is running here"
     );
+}
+
+/// Outcomes recorded in one batch come back column for column, the missing
+/// code, body and error as NULL and an empty body as empty, on both backends;
+/// a row no longer running on the node is left as it was.
+#[tokio::test]
+async fn outcomes_are_stored_as_recorded() {
+    let fixture = EngineFixture::new().await;
+    let db = fixture.database.conn();
+    let now = to_micros(Utc::now());
+    let job_id = fixture
+        .insert_job(JobSpec::once(now, "http://127.0.0.1:9/outcomes"))
+        .await;
+    let lease = Lease {
+        node_id: "recorder".to_owned(),
+        started_at: now,
+        expires_at: now + Duration::seconds(30),
+    };
+    let rows = (0..4)
+        .map(|i| NewExecution {
+            job_id,
+            organization_id: fixture.organization_id,
+            scheduled_for: now - Duration::seconds(i),
+            attempt: 1,
+            trigger: "schedule",
+            status: "pending",
+            run_after: now,
+            error: None,
+        })
+        .collect();
+    let ids: Vec<Uuid> = insert_running_executions(db, rows, &lease, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    // The fourth was taken over by another node meanwhile.
+    execution::Entity::update_many()
+        .col_expr(execution::Column::NodeId, Expr::value(Some("other")))
+        .filter(execution::Column::Id.eq(ids[3]))
+        .exec(db)
+        .await
+        .unwrap();
+    let outcome = |status: &'static str,
+                   ms: i64,
+                   code: Option<i32>,
+                   body: Option<&str>,
+                   error: Option<&str>| AttemptOutcome {
+        status,
+        started_at: now + Duration::milliseconds(ms),
+        finished_at: now + Duration::milliseconds(2 * ms),
+        duration_ms: ms,
+        lag_ms: ms + 1,
+        status_code: code,
+        response_body: body.map(str::to_owned),
+        error: error.map(str::to_owned),
+    };
+    let outcomes = vec![
+        (
+            ids[0],
+            outcome("success", 5, Some(200), Some("ok ü \"'{}\\"), None),
+        ),
+        (
+            ids[1],
+            outcome("failed", 7, None, None, Some("connection refused")),
+        ),
+        (ids[2], outcome("failed", 9, Some(500), Some(""), Some(""))),
+        (ids[3], outcome("success", 11, Some(204), None, None)),
+    ];
+    let mut recorded = record_outcomes(db, &lease.node_id, &outcomes)
+        .await
+        .unwrap();
+    recorded.sort();
+    let mut expected = ids[..3].to_vec();
+    expected.sort();
+    assert_eq!(recorded, expected);
+    for (id, outcome) in &outcomes[..3] {
+        let row = execution::Entity::find_by_id(*id)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, outcome.status);
+        assert_eq!(row.started_at, Some(outcome.started_at));
+        assert_eq!(row.finished_at, Some(outcome.finished_at));
+        assert_eq!(row.duration_ms, Some(outcome.duration_ms));
+        assert_eq!(row.lag_ms, Some(outcome.lag_ms));
+        assert_eq!(row.status_code, outcome.status_code);
+        assert_eq!(row.response_body, outcome.response_body);
+        assert_eq!(row.error, outcome.error);
+        assert_eq!(row.lease_expires_at, None);
+    }
+    let untouched = execution::Entity::find_by_id(ids[3])
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(untouched.status, "running");
+    assert_eq!(untouched.response_body, None);
 }
