@@ -13,7 +13,8 @@ use chrono::{DateTime, Duration, Utc};
 use jobs_support::*;
 use punctual_persistence::engine::{
     cancel_unfinished, insert_executions, insert_running_executions, lock_due_jobs,
-    lock_running_statement, record_outcomes, renew_leases, AttemptOutcome, Lease, NewExecution,
+    lock_running_statement, outcome_update_statement, record_locked_outcomes, record_outcomes,
+    renew_leases, AttemptOutcome, Lease, NewExecution,
 };
 use punctual_persistence::entities::{execution, job};
 use punctual_tests::engine::{EngineFixture, JobSpec};
@@ -236,6 +237,45 @@ async fn locked_jobs_read_back_exactly_as_stored() {
     assert!(once.run_at.is_some() && once.cron.is_none());
 }
 
+/// What `EXPLAIN` says of `statement`, one line per plan line.
+async fn plan_of(db: &sea_orm::DatabaseConnection, statement: &Statement) -> String {
+    let explain = Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        format!("EXPLAIN {}", statement.sql),
+        statement.values.clone().unwrap().0,
+    );
+    let plan: Vec<String> = db
+        .query_all(explain)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "QUERY PLAN").unwrap())
+        .collect();
+    plan.join("\n")
+}
+
+/// An outcome of `ms` milliseconds, started `ms` after `now`.
+fn outcome(
+    status: &'static str,
+    ms: i64,
+    code: Option<i32>,
+    body: Option<&str>,
+    error: Option<&str>,
+) -> impl Fn(DateTime<Utc>) -> AttemptOutcome {
+    let body = body.map(str::to_owned);
+    let error = error.map(str::to_owned);
+    move |now| AttemptOutcome {
+        status,
+        started_at: now + Duration::milliseconds(ms),
+        finished_at: now + Duration::milliseconds(2 * ms),
+        duration_ms: ms,
+        lag_ms: ms + 1,
+        status_code: code,
+        response_body: body.clone(),
+        error: error.clone(),
+    }
+}
+
 /// A burst of executions running on one node over a history the planner's
 /// statistics saw with almost none running (as in production): the
 /// recorder's lock of a batch must reach each row by its primary key, not scan
@@ -299,21 +339,24 @@ async fn the_recorder_locks_running_rows_through_their_primary_key() {
     }
     let ids = &running[..256];
     let statement = lock_running_statement(DatabaseBackend::Postgres, &lease.node_id, ids);
-    let explain = Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        format!("EXPLAIN {}", statement.sql),
-        statement.values.clone().unwrap().0,
-    );
-    let plan: Vec<String> = db
-        .query_all(explain)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.try_get::<String>("", "QUERY PLAN").unwrap())
-        .collect();
-    let plan = plan.join("\n");
+    let plan = plan_of(db, &statement).await;
     assert!(
         plan.contains("executions_pkey") && !plan.contains("ix_executions_running"),
+        "{plan}"
+    );
+    // The one-statement update goes by primary key and address too.
+    let outcomes: Vec<(Uuid, AttemptOutcome)> = ids
+        .iter()
+        .map(|id| (*id, outcome("success", 3, Some(200), Some("ok"), None)(now)))
+        .collect();
+    let update = outcome_update_statement(
+        DatabaseBackend::Postgres,
+        outcomes.iter(),
+        Some("busy-node"),
+    );
+    let plan = plan_of(db, &update).await;
+    assert!(
+        plan.contains("Tid Scan") && !plan.contains("ix_executions_running"),
         "{plan}"
     );
     let locked = db.query_all(statement).await.unwrap();
@@ -324,14 +367,12 @@ async fn the_recorder_locks_running_rows_through_their_primary_key() {
     );
 }
 
-/// Outcomes recorded in one batch come back column for column, the missing
-/// code, body and error as NULL and an empty body as empty, on both backends;
-/// a row no longer running on the node is left as it was.
-#[tokio::test]
-async fn outcomes_are_stored_as_recorded() {
-    let fixture = EngineFixture::new().await;
-    let db = fixture.database.conn();
-    let now = to_micros(Utc::now());
+/// `count` executions of one job running on node `recorder`, due `now`.
+async fn running_on_recorder(
+    fixture: &EngineFixture,
+    now: DateTime<Utc>,
+    count: i64,
+) -> (Lease, Vec<Uuid>) {
     let job_id = fixture
         .insert_job(JobSpec::once(now, "http://127.0.0.1:9/outcomes"))
         .await;
@@ -340,7 +381,7 @@ async fn outcomes_are_stored_as_recorded() {
         started_at: now,
         expires_at: now + Duration::seconds(30),
     };
-    let rows = (0..4)
+    let rows = (0..count)
         .map(|i| NewExecution {
             job_id,
             organization_id: fixture.organization_id,
@@ -352,73 +393,121 @@ async fn outcomes_are_stored_as_recorded() {
             error: None,
         })
         .collect();
-    let ids: Vec<Uuid> = insert_running_executions(db, rows, &lease, now)
+    let ids = insert_running_executions(fixture.database.conn(), rows, &lease, now)
         .await
         .unwrap()
         .into_iter()
         .map(|row| row.id)
         .collect();
-    // The fourth was taken over by another node meanwhile.
-    execution::Entity::update_many()
-        .col_expr(execution::Column::NodeId, Expr::value(Some("other")))
-        .filter(execution::Column::Id.eq(ids[3]))
-        .exec(db)
-        .await
+    (lease, ids)
+}
+
+/// Outcomes recorded in one batch come back column for column, the missing
+/// code, body and error as NULL and an empty body as empty, on both backends
+/// and by both ways of recording; a row no longer running on the node is left
+/// as it was.
+#[tokio::test]
+async fn outcomes_are_stored_as_recorded() {
+    for locked_first in [false, true] {
+        let fixture = EngineFixture::new().await;
+        let db = fixture.database.conn();
+        let now = to_micros(Utc::now());
+        let (lease, ids) = running_on_recorder(&fixture, now, 4).await;
+        // The fourth was taken over by another node meanwhile.
+        execution::Entity::update_many()
+            .col_expr(execution::Column::NodeId, Expr::value(Some("other")))
+            .filter(execution::Column::Id.eq(ids[3]))
+            .exec(db)
+            .await
+            .unwrap();
+        let outcomes = vec![
+            (
+                ids[0],
+                outcome("success", 5, Some(200), Some("ok ü \"'{}\\"), None)(now),
+            ),
+            (
+                ids[1],
+                outcome("failed", 7, None, None, Some("connection refused"))(now),
+            ),
+            (
+                ids[2],
+                outcome("failed", 9, Some(500), Some(""), Some(""))(now),
+            ),
+            (ids[3], outcome("success", 11, Some(204), None, None)(now)),
+        ];
+        let mut recorded = if locked_first {
+            record_locked_outcomes(db, &lease.node_id, &outcomes).await
+        } else {
+            record_outcomes(db, &lease.node_id, &outcomes).await
+        }
         .unwrap();
-    let outcome = |status: &'static str,
-                   ms: i64,
-                   code: Option<i32>,
-                   body: Option<&str>,
-                   error: Option<&str>| AttemptOutcome {
-        status,
-        started_at: now + Duration::milliseconds(ms),
-        finished_at: now + Duration::milliseconds(2 * ms),
-        duration_ms: ms,
-        lag_ms: ms + 1,
-        status_code: code,
-        response_body: body.map(str::to_owned),
-        error: error.map(str::to_owned),
-    };
-    let outcomes = vec![
-        (
-            ids[0],
-            outcome("success", 5, Some(200), Some("ok ü \"'{}\\"), None),
-        ),
-        (
-            ids[1],
-            outcome("failed", 7, None, None, Some("connection refused")),
-        ),
-        (ids[2], outcome("failed", 9, Some(500), Some(""), Some(""))),
-        (ids[3], outcome("success", 11, Some(204), None, None)),
-    ];
-    let mut recorded = record_outcomes(db, &lease.node_id, &outcomes)
-        .await
-        .unwrap();
-    recorded.sort();
-    let mut expected = ids[..3].to_vec();
-    expected.sort();
-    assert_eq!(recorded, expected);
-    for (id, outcome) in &outcomes[..3] {
-        let row = execution::Entity::find_by_id(*id)
+        recorded.sort();
+        let mut expected = ids[..3].to_vec();
+        expected.sort();
+        assert_eq!(recorded, expected);
+        for (id, outcome) in &outcomes[..3] {
+            let row = execution::Entity::find_by_id(*id)
+                .one(db)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.status, outcome.status);
+            assert_eq!(row.started_at, Some(outcome.started_at));
+            assert_eq!(row.finished_at, Some(outcome.finished_at));
+            assert_eq!(row.duration_ms, Some(outcome.duration_ms));
+            assert_eq!(row.lag_ms, Some(outcome.lag_ms));
+            assert_eq!(row.status_code, outcome.status_code);
+            assert_eq!(row.response_body, outcome.response_body);
+            assert_eq!(row.error, outcome.error);
+            assert_eq!(row.lease_expires_at, None);
+        }
+        let untouched = execution::Entity::find_by_id(ids[3])
             .one(db)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, outcome.status);
-        assert_eq!(row.started_at, Some(outcome.started_at));
-        assert_eq!(row.finished_at, Some(outcome.finished_at));
-        assert_eq!(row.duration_ms, Some(outcome.duration_ms));
-        assert_eq!(row.lag_ms, Some(outcome.lag_ms));
-        assert_eq!(row.status_code, outcome.status_code);
-        assert_eq!(row.response_body, outcome.response_body);
-        assert_eq!(row.error, outcome.error);
-        assert_eq!(row.lease_expires_at, None);
+        assert_eq!(untouched.status, "running");
+        assert_eq!(untouched.response_body, None);
     }
-    let untouched = execution::Entity::find_by_id(ids[3])
-        .one(db)
+}
+
+/// A lease renewal committed while the outcome's update waits on the row gives
+/// the row a new version: the outcome is still recorded (PostgreSQL; SQLite
+/// has one writer at a time).
+#[tokio::test]
+async fn an_outcome_racing_a_lease_renewal_is_still_recorded() {
+    let fixture = EngineFixture::new().await;
+    let db = fixture.database.conn().clone();
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    let now = to_micros(Utc::now());
+    let (lease, ids) = running_on_recorder(&fixture, now, 3).await;
+    let renewal = fixture.database.begin_write().await.unwrap();
+    renew_leases(&renewal, &lease.node_id, &[], now + Duration::seconds(60))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(untouched.status, "running");
-    assert_eq!(untouched.response_body, None);
+    let outcomes: Vec<(Uuid, AttemptOutcome)> = ids
+        .iter()
+        .map(|id| (*id, outcome("success", 3, Some(200), Some("ok"), None)(now)))
+        .collect();
+    let node_id = lease.node_id.clone();
+    let recording =
+        tokio::spawn(async move { record_outcomes(&db, &node_id, &outcomes).await.unwrap() });
+    // The update takes its snapshot and waits for the renewal's row locks.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    renewal.commit().await.unwrap();
+    let mut recorded = recording.await.unwrap();
+    recorded.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(recorded, expected);
+    for id in ids {
+        let row = execution::Entity::find_by_id(id)
+            .one(fixture.database.conn())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "success");
+    }
 }

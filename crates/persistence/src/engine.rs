@@ -392,13 +392,17 @@ pub async fn set_next_runs(
     for (job, next) in updates {
         by_time.entry(next).or_default().push(job);
     }
+    let backend = db.get_database_backend();
     for (next, jobs) in by_time {
         for chunk in jobs.chunks(500) {
-            job::Entity::update_many()
-                .col_expr(job::Column::NextRunAt, Expr::value(next))
-                .filter(job::Column::Id.is_in(chunk.to_vec()))
-                .exec(db)
-                .await?;
+            // Written out: sea-query's builder cost ~5k instructions a job here.
+            let mut p = Parameters::new(backend);
+            let sql = format!(
+                "UPDATE jobs SET next_run_at = {} WHERE id IN ({})",
+                p.bind(next),
+                p.list(chunk)
+            );
+            db.execute(p.statement(sql)).await?;
         }
     }
     Ok(())
@@ -664,19 +668,56 @@ pub fn lock_running_statement(backend: DatabaseBackend, node_id: &str, ids: &[Uu
     p.statement(sql)
 }
 
-/// Records the outcomes of executions this node runs, a few statements per
-/// chunk; returns the ids recorded. The others were canceled or rescued
-/// meanwhile (no longer running here) and are left as they are.
+/// Records the outcomes of executions this node runs; returns the ids
+/// recorded. The others were canceled or rescued meanwhile (no longer running
+/// here) and are left as they are.
+///
+/// On PostgreSQL one statement a chunk updates the rows still running here and
+/// returns them. A row this node's lease renewal changed meanwhile has moved (a
+/// new version at a new address) and that statement skips it; those few, and
+/// the rows no longer ours, go through [`record_locked_outcomes`], which locks
+/// first and so finds each row's current version. SQLite, whose writer is
+/// alone, takes that path for all.
 pub async fn record_outcomes(
     db: &impl ConnectionTrait,
     node_id: &str,
     outcomes: &[(Uuid, AttemptOutcome)],
 ) -> Result<Vec<Uuid>> {
-    // At most 9 parameters a row: well under SQLite's and PostgreSQL's limits.
-    const CHUNK: usize = 256;
+    let backend = db.get_database_backend();
+    if backend != DatabaseBackend::Postgres {
+        return record_locked_outcomes(db, node_id, outcomes).await;
+    }
+    let mut recorded = Vec::with_capacity(outcomes.len());
+    for chunk in outcomes.chunks(OUTCOME_CHUNK) {
+        let statement = outcome_update_statement(backend, chunk.iter(), Some(node_id));
+        let updated: std::collections::HashSet<Uuid> =
+            returned_ids(db, statement).await?.into_iter().collect();
+        let missed: Vec<(Uuid, AttemptOutcome)> = chunk
+            .iter()
+            .filter(|(id, _)| !updated.contains(id))
+            .cloned()
+            .collect();
+        recorded.extend(updated);
+        if !missed.is_empty() {
+            recorded.extend(record_locked_outcomes(db, node_id, &missed).await?);
+        }
+    }
+    Ok(recorded)
+}
+
+/// At most 9 parameters a row: well under SQLite's and PostgreSQL's limits.
+const OUTCOME_CHUNK: usize = 256;
+
+/// Records outcomes by first locking the rows still running on `node_id`, then
+/// updating those; returns the ids recorded.
+pub async fn record_locked_outcomes(
+    db: &impl ConnectionTrait,
+    node_id: &str,
+    outcomes: &[(Uuid, AttemptOutcome)],
+) -> Result<Vec<Uuid>> {
     let backend = db.get_database_backend();
     let mut recorded = Vec::with_capacity(outcomes.len());
-    for chunk in outcomes.chunks(CHUNK) {
+    for chunk in outcomes.chunks(OUTCOME_CHUNK) {
         // First the rows still running here, locked; then the update joins on
         // the primary key alone. With the status and node tests in the join,
         // PostgreSQL's estimate for a young, unanalyzed table is one row and it
@@ -688,52 +729,74 @@ pub async fn record_outcomes(
         if ours.is_empty() {
             continue;
         }
-        let mut p = Parameters::new(backend);
-        let mut rows = String::with_capacity(ours.len() * 40);
-        for (id, outcome) in chunk.iter().filter(|(id, _)| ours.contains(id)) {
-            if !rows.is_empty() {
-                rows.push_str(", ");
-            }
-            // Most outcomes of a batch share their status, end, code, body and
-            // error: those are bound once.
-            let placeholders = [
-                p.bind(*id),
-                p.bind_shared(outcome.status),
-                p.bind(outcome.started_at),
-                p.bind_shared(&outcome.finished_at),
-                p.bind(outcome.duration_ms),
-                p.bind(outcome.lag_ms),
-                p.bind_shared(&outcome.status_code),
-                p.bind_shared(&outcome.response_body),
-                p.bind_shared(&outcome.error),
-            ];
-            push_row(&mut rows, &placeholders);
-        }
-        // The rows are locked: their physical addresses hold until the commit,
-        // and PostgreSQL reaches each through its primary key, then by address.
-        let (target, join) = match backend {
-            DatabaseBackend::Postgres => (
-                ", LATERAL (SELECT ctid AS address FROM executions AS locked \
-                 WHERE locked.id = outcome.eid OFFSET 0) AS found",
-                "executions.ctid = found.address",
-            ),
-            _ => ("", "executions.id = outcome.eid"),
-        };
-        let sql = format!(
-            "WITH outcome (eid, status, started_at, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
-             AS (VALUES {}) \
-             UPDATE executions SET status = outcome.status, started_at = outcome.started_at, \
-             finished_at = outcome.finished_at, \
-             duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, \
-             status_code = outcome.status_code, response_body = outcome.response_body, \
-             error = outcome.error, lease_expires_at = NULL \
-             FROM outcome{target} WHERE {join}",
-            rows
-        );
-        db.execute(p.statement(sql)).await?;
+        let mine = chunk.iter().filter(|(id, _)| ours.contains(id));
+        db.execute(outcome_update_statement(backend, mine, None))
+            .await?;
         recorded.extend(ours);
     }
     Ok(recorded)
+}
+
+/// The update writing `outcomes`. With `still_running_on`, only rows still
+/// running on that node are written, and their ids returned (PostgreSQL).
+pub fn outcome_update_statement<'a>(
+    backend: DatabaseBackend,
+    outcomes: impl Iterator<Item = &'a (Uuid, AttemptOutcome)>,
+    still_running_on: Option<&str>,
+) -> Statement {
+    let mut p = Parameters::new(backend);
+    let mut rows = String::new();
+    for (id, outcome) in outcomes {
+        if !rows.is_empty() {
+            rows.push_str(", ");
+        }
+        // Most outcomes of a batch share their status, end, code, body and
+        // error: those are bound once.
+        let placeholders = [
+            p.bind(*id),
+            p.bind_shared(outcome.status),
+            p.bind(outcome.started_at),
+            p.bind_shared(&outcome.finished_at),
+            p.bind(outcome.duration_ms),
+            p.bind(outcome.lag_ms),
+            p.bind_shared(&outcome.status_code),
+            p.bind_shared(&outcome.response_body),
+            p.bind_shared(&outcome.error),
+        ];
+        push_row(&mut rows, &placeholders);
+    }
+    // PostgreSQL reaches each row through its primary key, then by address
+    // (a locked row's address holds until the commit).
+    let (target, join) = match backend {
+        DatabaseBackend::Postgres => (
+            ", LATERAL (SELECT ctid AS address FROM executions AS locked \
+             WHERE locked.id = outcome.eid OFFSET 0) AS found",
+            "executions.ctid = found.address",
+        ),
+        _ => ("", "executions.id = outcome.eid"),
+    };
+    // The state is tested inside a CASE so that the planner cannot prove the
+    // running queue's partial index usable and scan it instead of going by
+    // address.
+    let guard = match still_running_on {
+        Some(node_id) => format!(
+            " AND CASE WHEN executions.status = 'running' THEN executions.node_id END = {} \
+             RETURNING executions.id",
+            p.bind(node_id)
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
+        "WITH outcome (eid, status, started_at, finished_at, duration_ms, lag_ms, status_code, response_body, error) \
+         AS (VALUES {rows}) \
+         UPDATE executions SET status = outcome.status, started_at = outcome.started_at, \
+         finished_at = outcome.finished_at, \
+         duration_ms = outcome.duration_ms, lag_ms = outcome.lag_ms, \
+         status_code = outcome.status_code, response_body = outcome.response_body, \
+         error = outcome.error, lease_expires_at = NULL \
+         FROM outcome{target} WHERE {join}{guard}"
+    );
+    p.statement(sql)
 }
 
 /// Ends the failure streaks of these jobs after successes; returns the jobs
@@ -761,16 +824,15 @@ pub async fn complete_jobs(
     job_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let backend = db.get_database_backend();
     for chunk in job_ids.chunks(500) {
-        job::Entity::update_many()
-            .col_expr(job::Column::CompletedAt, Expr::value(Some(now)))
-            .col_expr(
-                job::Column::NextRunAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(job::Column::Id.is_in(chunk.to_vec()))
-            .exec(db)
-            .await?;
+        let mut p = Parameters::new(backend);
+        let sql = format!(
+            "UPDATE jobs SET completed_at = {}, next_run_at = NULL WHERE id IN ({})",
+            p.bind(now),
+            p.list(chunk)
+        );
+        db.execute(p.statement(sql)).await?;
     }
     Ok(())
 }

@@ -412,10 +412,10 @@ impl Inner {
         let horizon = now + chrono::Duration::from_std(self.config.lookahead).unwrap_or_default();
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
             .unwrap_or(chrono::Duration::seconds(60));
+        let transaction = self.database.begin_write().await?;
         let mut free = self.permits.available_permits();
         let mut queue_free = self.queued.available_permits();
         let mut ahead_free = self.ahead.available_permits();
-        let transaction = self.database.begin_write().await?;
         let window = store::DueWindow {
             after: None,
             now,
