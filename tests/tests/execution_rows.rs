@@ -237,6 +237,29 @@ async fn locked_jobs_read_back_exactly_as_stored() {
     assert!(once.run_at.is_some() && once.cron.is_none());
 }
 
+/// First attempts of `count` occurrences of a job, due `now`, scheduled one
+/// second apart from `skip_s` seconds before `now` backwards.
+fn first_attempts(
+    job_id: Uuid,
+    organization_id: Uuid,
+    now: DateTime<Utc>,
+    skip_s: i64,
+    count: i64,
+) -> Vec<NewExecution> {
+    (0..count)
+        .map(|i| NewExecution {
+            job_id,
+            organization_id,
+            scheduled_for: now - Duration::seconds(skip_s + i),
+            attempt: 1,
+            trigger: "schedule",
+            status: "pending",
+            run_after: now,
+            error: None,
+        })
+        .collect()
+}
+
 /// What `EXPLAIN` says of `statement`, one line per plan line.
 async fn plan_of(db: &sea_orm::DatabaseConnection, statement: &Statement) -> String {
     let explain = Statement::from_sql_and_values(
@@ -307,18 +330,7 @@ async fn the_recorder_locks_running_rows_through_their_primary_key() {
     for round in 0..2 {
         running.clear();
         for job_id in &jobs {
-            let rows = (0..250)
-                .map(|i| NewExecution {
-                    job_id: *job_id,
-                    organization_id: fixture.organization_id,
-                    scheduled_for: now - Duration::seconds(1000 * round + i),
-                    attempt: 1,
-                    trigger: "schedule",
-                    status: "pending",
-                    run_after: now,
-                    error: None,
-                })
-                .collect();
+            let rows = first_attempts(*job_id, fixture.organization_id, now, 1000 * round, 250);
             running.extend(
                 insert_running_executions(db, rows, &lease, now)
                     .await
@@ -381,18 +393,7 @@ async fn running_on_recorder(
         started_at: now,
         expires_at: now + Duration::seconds(30),
     };
-    let rows = (0..count)
-        .map(|i| NewExecution {
-            job_id,
-            organization_id: fixture.organization_id,
-            scheduled_for: now - Duration::seconds(i),
-            attempt: 1,
-            trigger: "schedule",
-            status: "pending",
-            run_after: now,
-            error: None,
-        })
-        .collect();
+    let rows = first_attempts(job_id, fixture.organization_id, now, 0, count);
     let ids = insert_running_executions(fixture.database.conn(), rows, &lease, now)
         .await
         .unwrap()
