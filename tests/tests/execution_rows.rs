@@ -279,23 +279,22 @@ async fn plan_of(db: &sea_orm::DatabaseConnection, statement: &Statement) -> Str
 
 /// An outcome of `ms` milliseconds, started `ms` after `now`.
 fn outcome(
+    now: DateTime<Utc>,
     status: &'static str,
     ms: i64,
     code: Option<i32>,
     body: Option<&str>,
     error: Option<&str>,
-) -> impl Fn(DateTime<Utc>) -> AttemptOutcome {
-    let body = body.map(str::to_owned);
-    let error = error.map(str::to_owned);
-    move |now| AttemptOutcome {
+) -> AttemptOutcome {
+    AttemptOutcome {
         status,
         started_at: now + Duration::milliseconds(ms),
         finished_at: now + Duration::milliseconds(2 * ms),
         duration_ms: ms,
         lag_ms: ms + 1,
         status_code: code,
-        response_body: body.clone(),
-        error: error.clone(),
+        response_body: body.map(str::to_owned),
+        error: error.map(str::to_owned),
     }
 }
 
@@ -359,7 +358,7 @@ async fn the_recorder_locks_running_rows_through_their_primary_key() {
     // The one-statement update goes by primary key and address too.
     let outcomes: Vec<(Uuid, AttemptOutcome)> = ids
         .iter()
-        .map(|id| (*id, outcome("success", 3, Some(200), Some("ok"), None)(now)))
+        .map(|id| (*id, outcome(now, "success", 3, Some(200), Some("ok"), None)))
         .collect();
     let update = outcome_update_statement(
         DatabaseBackend::Postgres,
@@ -424,17 +423,17 @@ async fn outcomes_are_stored_as_recorded() {
         let outcomes = vec![
             (
                 ids[0],
-                outcome("success", 5, Some(200), Some("ok ü \"'{}\\"), None)(now),
+                outcome(now, "success", 5, Some(200), Some("ok ü \"'{}\\"), None),
             ),
             (
                 ids[1],
-                outcome("failed", 7, None, None, Some("connection refused"))(now),
+                outcome(now, "failed", 7, None, None, Some("connection refused")),
             ),
             (
                 ids[2],
-                outcome("failed", 9, Some(500), Some(""), Some(""))(now),
+                outcome(now, "failed", 9, Some(500), Some(""), Some("")),
             ),
-            (ids[3], outcome("success", 11, Some(204), None, None)(now)),
+            (ids[3], outcome(now, "success", 11, Some(204), None, None)),
         ];
         let mut recorded = if locked_first {
             record_locked_outcomes(db, &lease.node_id, &outcomes).await
@@ -490,7 +489,7 @@ async fn an_outcome_racing_a_lease_renewal_is_still_recorded() {
         .unwrap();
     let outcomes: Vec<(Uuid, AttemptOutcome)> = ids
         .iter()
-        .map(|id| (*id, outcome("success", 3, Some(200), Some("ok"), None)(now)))
+        .map(|id| (*id, outcome(now, "success", 3, Some(200), Some("ok"), None)))
         .collect();
     let node_id = lease.node_id.clone();
     let recording =
