@@ -22,8 +22,7 @@ use rand::RngCore as _;
 
 use crate::AuthError;
 
-/// What every signing secret starts with.
-pub const SIGNING_SECRET_PREFIX: &str = "whsec_";
+pub use punctual_domain::signing_secret::SIGNING_SECRET_PREFIX;
 /// Number of random bytes in a generated signing secret.
 const SIGNING_SECRET_BYTES: usize = 32;
 
@@ -47,17 +46,7 @@ pub fn generate_signing_secret() -> String {
 /// [`AuthError::InvalidSigningSecret`] when the prefix is missing, the base64 is invalid or
 /// the key length is outside 24..=64 bytes.
 pub fn decode_signing_secret(secret: &str) -> Result<Vec<u8>, AuthError> {
-    let encoded = secret
-        .strip_prefix(SIGNING_SECRET_PREFIX)
-        .ok_or(AuthError::InvalidSigningSecret)?;
-    let key = STANDARD
-        .decode(encoded)
-        .map_err(|_| AuthError::InvalidSigningSecret)?;
-    if (24..=64).contains(&key.len()) {
-        Ok(key)
-    } else {
-        Err(AuthError::InvalidSigningSecret)
-    }
+    punctual_domain::signing_secret::signing_key(secret).ok_or(AuthError::InvalidSigningSecret)
 }
 
 #[cfg(test)]

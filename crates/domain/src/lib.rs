@@ -36,6 +36,7 @@ mod job_policy;
 mod plan;
 mod role;
 mod schedule;
+pub mod signing_secret;
 mod slug;
 
 pub use email::Email;

@@ -6,6 +6,7 @@ use sea_orm::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, QuerySelect};
 
 use crate::entities::{membership, notification_event, notification_setting, user, webhook_outbox};
+use crate::outbox::{self, Outbox};
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -130,6 +131,18 @@ pub async fn enqueue_webhook(
     Ok(())
 }
 
+impl Outbox for webhook_outbox::Entity {
+    const ID: Self::Column = webhook_outbox::Column::Id;
+    const SENT_AT: Self::Column = webhook_outbox::Column::SentAt;
+    const NEXT_ATTEMPT_AT: Self::Column = webhook_outbox::Column::NextAttemptAt;
+    const LOCKED_UNTIL: Self::Column = webhook_outbox::Column::LockedUntil;
+    const ATTEMPTS: Self::Column = webhook_outbox::Column::Attempts;
+    const LAST_ERROR: Self::Column = webhook_outbox::Column::LastError;
+    fn id(message: &Self::Model) -> Uuid {
+        message.id
+    }
+}
+
 /// Claims due, unlocked webhook notifications (each by a conditional update).
 pub async fn claim_due_webhooks(
     db: &impl ConnectionTrait,
@@ -137,36 +150,7 @@ pub async fn claim_due_webhooks(
     lock_until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<webhook_outbox::Model>> {
-    let unlocked = || {
-        sea_orm::Condition::any()
-            .add(webhook_outbox::Column::LockedUntil.is_null())
-            .add(webhook_outbox::Column::LockedUntil.lt(now))
-    };
-    let candidates = webhook_outbox::Entity::find()
-        .filter(webhook_outbox::Column::SentAt.is_null())
-        .filter(webhook_outbox::Column::NextAttemptAt.lte(now))
-        .filter(unlocked())
-        .order_by_asc(webhook_outbox::Column::NextAttemptAt)
-        .limit(limit)
-        .all(db)
-        .await?;
-    let mut claimed = Vec::new();
-    for candidate in candidates {
-        let result = webhook_outbox::Entity::update_many()
-            .col_expr(
-                webhook_outbox::Column::LockedUntil,
-                Expr::value(Some(lock_until)),
-            )
-            .filter(webhook_outbox::Column::Id.eq(candidate.id))
-            .filter(webhook_outbox::Column::SentAt.is_null())
-            .filter(unlocked())
-            .exec(db)
-            .await?;
-        if result.rows_affected == 1 {
-            claimed.push(candidate);
-        }
-    }
-    Ok(claimed)
+    outbox::claim_due::<webhook_outbox::Entity>(db, now, lock_until, limit).await
 }
 
 /// Records a webhook notification delivered.
@@ -175,16 +159,7 @@ pub async fn mark_webhook_sent(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    webhook_outbox::Entity::update_many()
-        .col_expr(webhook_outbox::Column::SentAt, Expr::value(Some(now)))
-        .col_expr(
-            webhook_outbox::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(webhook_outbox::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    outbox::mark_sent::<webhook_outbox::Entity>(db, id, now).await
 }
 
 /// Records a failed delivery and when to try again.
@@ -195,21 +170,7 @@ pub async fn mark_webhook_failed(
     error: &str,
     next: DateTime<Utc>,
 ) -> Result<()> {
-    webhook_outbox::Entity::update_many()
-        .col_expr(webhook_outbox::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            webhook_outbox::Column::LastError,
-            Expr::value(Some(error.to_owned())),
-        )
-        .col_expr(webhook_outbox::Column::NextAttemptAt, Expr::value(next))
-        .col_expr(
-            webhook_outbox::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(webhook_outbox::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    outbox::mark_failed::<webhook_outbox::Entity>(db, id, attempts, error, next).await
 }
 
 /// Earliest retry of an unsent webhook notification.

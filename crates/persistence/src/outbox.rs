@@ -37,47 +37,14 @@ pub async fn enqueue_email(
 }
 
 /// Claims up to `limit` unsent emails that are due and not locked by another
-/// sender, locking them until `lock_until`. Each is claimed by a conditional
-/// update, so two senders never take the same message at once.
+/// sender, locking them until `lock_until`.
 pub async fn claim_due_emails(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lock_until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<email_outbox::Model>> {
-    let candidates = email_outbox::Entity::find()
-        .filter(email_outbox::Column::SentAt.is_null())
-        .filter(email_outbox::Column::NextAttemptAt.lte(now))
-        .filter(
-            sea_orm::Condition::any()
-                .add(email_outbox::Column::LockedUntil.is_null())
-                .add(email_outbox::Column::LockedUntil.lt(now)),
-        )
-        .order_by_asc(email_outbox::Column::NextAttemptAt)
-        .limit(limit)
-        .all(db)
-        .await?;
-    let mut claimed = Vec::with_capacity(candidates.len());
-    for candidate in candidates {
-        let result = email_outbox::Entity::update_many()
-            .col_expr(
-                email_outbox::Column::LockedUntil,
-                Expr::value(Some(lock_until)),
-            )
-            .filter(email_outbox::Column::Id.eq(candidate.id))
-            .filter(email_outbox::Column::SentAt.is_null())
-            .filter(
-                sea_orm::Condition::any()
-                    .add(email_outbox::Column::LockedUntil.is_null())
-                    .add(email_outbox::Column::LockedUntil.lt(now)),
-            )
-            .exec(db)
-            .await?;
-        if result.rows_affected == 1 {
-            claimed.push(candidate);
-        }
-    }
-    Ok(claimed)
+    claim_due::<email_outbox::Entity>(db, now, lock_until, limit).await
 }
 
 /// Records a successful send.
@@ -86,16 +53,7 @@ pub async fn mark_email_sent(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    email_outbox::Entity::update_many()
-        .col_expr(email_outbox::Column::SentAt, Expr::value(Some(now)))
-        .col_expr(
-            email_outbox::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(email_outbox::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    Ok(())
+    mark_sent::<email_outbox::Entity>(db, id, now).await
 }
 
 /// Records a failed send and when to try again.
@@ -106,21 +64,101 @@ pub async fn mark_email_failed(
     error: &str,
     next_attempt_at: DateTime<Utc>,
 ) -> Result<()> {
-    email_outbox::Entity::update_many()
-        .col_expr(email_outbox::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            email_outbox::Column::LastError,
-            Expr::value(Some(error.to_owned())),
-        )
-        .col_expr(
-            email_outbox::Column::NextAttemptAt,
-            Expr::value(next_attempt_at),
-        )
-        .col_expr(
-            email_outbox::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(email_outbox::Column::Id.eq(id))
+    mark_failed::<email_outbox::Entity>(db, id, attempts, error, next_attempt_at).await
+}
+
+/// A table of messages sent in the background (emails, webhook notifications):
+/// the columns by which they are claimed, locked and marked.
+pub(crate) trait Outbox: EntityTrait {
+    const ID: Self::Column;
+    const SENT_AT: Self::Column;
+    const NEXT_ATTEMPT_AT: Self::Column;
+    const LOCKED_UNTIL: Self::Column;
+    const ATTEMPTS: Self::Column;
+    const LAST_ERROR: Self::Column;
+    /// The id of a message read.
+    fn id(message: &Self::Model) -> Uuid;
+}
+
+impl Outbox for email_outbox::Entity {
+    const ID: Self::Column = email_outbox::Column::Id;
+    const SENT_AT: Self::Column = email_outbox::Column::SentAt;
+    const NEXT_ATTEMPT_AT: Self::Column = email_outbox::Column::NextAttemptAt;
+    const LOCKED_UNTIL: Self::Column = email_outbox::Column::LockedUntil;
+    const ATTEMPTS: Self::Column = email_outbox::Column::Attempts;
+    const LAST_ERROR: Self::Column = email_outbox::Column::LastError;
+    fn id(message: &Self::Model) -> Uuid {
+        message.id
+    }
+}
+
+/// Claims up to `limit` unsent messages that are due and not locked by another
+/// sender, locking them until `lock_until`. Each is claimed by a conditional
+/// update, so two senders never take the same message at once.
+pub(crate) async fn claim_due<E: Outbox>(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    lock_until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<E::Model>> {
+    let unlocked = || {
+        sea_orm::Condition::any()
+            .add(E::LOCKED_UNTIL.is_null())
+            .add(E::LOCKED_UNTIL.lt(now))
+    };
+    let candidates = E::find()
+        .filter(E::SENT_AT.is_null())
+        .filter(E::NEXT_ATTEMPT_AT.lte(now))
+        .filter(unlocked())
+        .order_by_asc(E::NEXT_ATTEMPT_AT)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut claimed = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let result = E::update_many()
+            .col_expr(E::LOCKED_UNTIL, Expr::value(Some(lock_until)))
+            .filter(E::ID.eq(E::id(&candidate)))
+            .filter(E::SENT_AT.is_null())
+            .filter(unlocked())
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1 {
+            claimed.push(candidate);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Records a message sent.
+pub(crate) async fn mark_sent<E: Outbox>(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    E::update_many()
+        .col_expr(E::SENT_AT, Expr::value(Some(now)))
+        .col_expr(E::LOCKED_UNTIL, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(E::ID.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt and when to try again.
+pub(crate) async fn mark_failed<E: Outbox>(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    attempts: i32,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> Result<()> {
+    E::update_many()
+        .col_expr(E::ATTEMPTS, Expr::value(attempts))
+        .col_expr(E::LAST_ERROR, Expr::value(Some(error.to_owned())))
+        .col_expr(E::NEXT_ATTEMPT_AT, Expr::value(next_attempt_at))
+        .col_expr(E::LOCKED_UNTIL, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(E::ID.eq(id))
         .exec(db)
         .await?;
     Ok(())
