@@ -6,7 +6,6 @@ use sea_orm::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, QuerySelect};
 
 use crate::entities::{membership, notification_event, notification_setting, user, webhook_outbox};
-use crate::outbox::{self, Outbox};
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -129,48 +128,6 @@ pub async fn enqueue_webhook(
     .insert(db)
     .await?;
     Ok(())
-}
-
-impl Outbox for webhook_outbox::Entity {
-    const ID: Self::Column = webhook_outbox::Column::Id;
-    const SENT_AT: Self::Column = webhook_outbox::Column::SentAt;
-    const NEXT_ATTEMPT_AT: Self::Column = webhook_outbox::Column::NextAttemptAt;
-    const LOCKED_UNTIL: Self::Column = webhook_outbox::Column::LockedUntil;
-    const ATTEMPTS: Self::Column = webhook_outbox::Column::Attempts;
-    const LAST_ERROR: Self::Column = webhook_outbox::Column::LastError;
-    fn id(message: &Self::Model) -> Uuid {
-        message.id
-    }
-}
-
-/// Claims due, unlocked webhook notifications (each by a conditional update).
-pub async fn claim_due_webhooks(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    lock_until: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<webhook_outbox::Model>> {
-    outbox::claim_due::<webhook_outbox::Entity>(db, now, lock_until, limit).await
-}
-
-/// Records a webhook notification delivered.
-pub async fn mark_webhook_sent(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    outbox::mark_sent::<webhook_outbox::Entity>(db, id, now).await
-}
-
-/// Records a failed delivery and when to try again.
-pub async fn mark_webhook_failed(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    attempts: i32,
-    error: &str,
-    next: DateTime<Utc>,
-) -> Result<()> {
-    outbox::mark_failed::<webhook_outbox::Entity>(db, id, attempts, error, next).await
 }
 
 /// Earliest retry of an unsent webhook notification.

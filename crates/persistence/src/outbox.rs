@@ -1,11 +1,13 @@
-//! The email outbox: messages are written in the same transaction as the change
-//! that causes them and sent later by a background task, so none is lost.
+//! The outboxes of emails and of webhook notifications: messages are written in
+//! the same transaction as the change that causes them and sent later by a
+//! background task, so none is lost. Both tables are claimed and marked by the
+//! same functions, generic over [`Outbox`].
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, QuerySelect};
 
-use crate::entities::email_outbox;
+use crate::entities::{email_outbox, webhook_outbox};
 use crate::PersistenceError;
 
 type Result<T> = std::result::Result<T, PersistenceError>;
@@ -36,48 +38,35 @@ pub async fn enqueue_email(
     Ok(id)
 }
 
-/// Claims up to `limit` unsent emails that are due and not locked by another
-/// sender, locking them until `lock_until`.
-pub async fn claim_due_emails(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    lock_until: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<email_outbox::Model>> {
-    claim_due::<email_outbox::Entity>(db, now, lock_until, limit).await
-}
-
-/// Records a successful send.
-pub async fn mark_email_sent(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    mark_sent::<email_outbox::Entity>(db, id, now).await
-}
-
-/// Records a failed send and when to try again.
-pub async fn mark_email_failed(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    attempts: i32,
-    error: &str,
-    next_attempt_at: DateTime<Utc>,
-) -> Result<()> {
-    mark_failed::<email_outbox::Entity>(db, id, attempts, error, next_attempt_at).await
-}
-
 /// A table of messages sent in the background (emails, webhook notifications):
 /// the columns by which they are claimed, locked and marked.
-pub(crate) trait Outbox: EntityTrait {
+pub trait Outbox: EntityTrait {
+    /// The message's id.
     const ID: Self::Column;
+    /// When it was sent; null until then.
     const SENT_AT: Self::Column;
+    /// When it is due (again).
     const NEXT_ATTEMPT_AT: Self::Column;
+    /// Until when a sender holds it.
     const LOCKED_UNTIL: Self::Column;
+    /// Attempts so far.
     const ATTEMPTS: Self::Column;
+    /// Why the last attempt failed.
     const LAST_ERROR: Self::Column;
     /// The id of a message read.
     fn id(message: &Self::Model) -> Uuid;
+}
+
+impl Outbox for webhook_outbox::Entity {
+    const ID: Self::Column = webhook_outbox::Column::Id;
+    const SENT_AT: Self::Column = webhook_outbox::Column::SentAt;
+    const NEXT_ATTEMPT_AT: Self::Column = webhook_outbox::Column::NextAttemptAt;
+    const LOCKED_UNTIL: Self::Column = webhook_outbox::Column::LockedUntil;
+    const ATTEMPTS: Self::Column = webhook_outbox::Column::Attempts;
+    const LAST_ERROR: Self::Column = webhook_outbox::Column::LastError;
+    fn id(message: &Self::Model) -> Uuid {
+        message.id
+    }
 }
 
 impl Outbox for email_outbox::Entity {
@@ -95,7 +84,7 @@ impl Outbox for email_outbox::Entity {
 /// Claims up to `limit` unsent messages that are due and not locked by another
 /// sender, locking them until `lock_until`. Each is claimed by a conditional
 /// update, so two senders never take the same message at once.
-pub(crate) async fn claim_due<E: Outbox>(
+pub async fn claim_due<E: Outbox>(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     lock_until: DateTime<Utc>,
@@ -131,7 +120,7 @@ pub(crate) async fn claim_due<E: Outbox>(
 }
 
 /// Records a message sent.
-pub(crate) async fn mark_sent<E: Outbox>(
+pub async fn mark_sent<E: Outbox>(
     db: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
@@ -146,7 +135,7 @@ pub(crate) async fn mark_sent<E: Outbox>(
 }
 
 /// Records a failed attempt and when to try again.
-pub(crate) async fn mark_failed<E: Outbox>(
+pub async fn mark_failed<E: Outbox>(
     db: &impl ConnectionTrait,
     id: Uuid,
     attempts: i32,

@@ -5,7 +5,7 @@
 //! over SMTP (or, with no SMTP server configured, logs it), and records the
 //! outcome. A failed send is rescheduled with an exponential backoff and never
 //! dropped. Delivery is at least once: a node that dies between the SMTP server's
-//! acceptance and `mark_email_sent` leaves a message that is sent again when its
+//! acceptance and `outbox::mark_sent` leaves a message that is sent again when its
 //! claim expires, with the same `Message-ID` so receivers can recognise it. A
 //! message that can never go out (a malformed address, a 5xx reply) keeps being
 //! retried at the backoff cap, with its error in `last_error`, rather than being
@@ -202,7 +202,7 @@ impl Mailer {
     async fn send_due_batch(&self) -> Result<BatchOutcome, PersistenceError> {
         let now = Utc::now();
         let lock_until = wall_clock_after(now, self.config.claim_lock);
-        let claimed = outbox::claim_due_emails(
+        let claimed = outbox::claim_due::<email_outbox::Entity>(
             self.database.conn(),
             now,
             lock_until,
@@ -246,8 +246,12 @@ impl Mailer {
         match self.deliver(email).await {
             Ok(()) => {
                 metrics::counter!("emails_sent_total").increment(1);
-                if let Err(error) =
-                    outbox::mark_email_sent(self.database.conn(), email.id, Utc::now()).await
+                if let Err(error) = outbox::mark_sent::<email_outbox::Entity>(
+                    self.database.conn(),
+                    email.id,
+                    Utc::now(),
+                )
+                .await
                 {
                     // The message is out but still looks pending: it will be sent
                     // again once the claim expires (at least once, never lost).
@@ -270,7 +274,7 @@ impl Mailer {
                     retry_in = ?delay,
                     "email not delivered; will retry"
                 );
-                if let Err(error) = outbox::mark_email_failed(
+                if let Err(error) = outbox::mark_failed::<email_outbox::Entity>(
                     self.database.conn(),
                     email.id,
                     attempts,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use punctual_persistence::entities::webhook_outbox;
-use punctual_persistence::notifications;
+use punctual_persistence::{notifications, outbox};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -51,7 +51,8 @@ async fn send_batch(inner: &Inner) -> Result<usize, EngineError> {
     let now = inner.clock.now();
     let lock_until = now + chrono::Duration::from_std(LOCK).unwrap_or(chrono::Duration::minutes(2));
     let claimed =
-        notifications::claim_due_webhooks(inner.database.conn(), now, lock_until, BATCH).await?;
+        outbox::claim_due::<webhook_outbox::Entity>(inner.database.conn(), now, lock_until, BATCH)
+            .await?;
     let count = claimed.len();
     for notification in claimed {
         // Instrumented, not entered: an entered span would stay on this thread
@@ -83,14 +84,18 @@ async fn send_one(
     };
     let result = inner.deliverer.deliver(&delivery).await;
     if result.status == DeliveryStatus::Success {
-        notifications::mark_webhook_sent(inner.database.conn(), notification.id, inner.clock.now())
-            .await?;
+        outbox::mark_sent::<webhook_outbox::Entity>(
+            inner.database.conn(),
+            notification.id,
+            inner.clock.now(),
+        )
+        .await?;
     } else {
         let attempts = notification.attempts.saturating_add(1);
         let backoff = (RETRY_BASE_SECONDS << attempts.clamp(0, 20)).min(RETRY_CAP_SECONDS);
         let error = result.error.unwrap_or_else(|| "delivery failed".to_owned());
         tracing::warn!(attempts, %error, "webhook notification not delivered; will retry");
-        notifications::mark_webhook_failed(
+        outbox::mark_failed::<webhook_outbox::Entity>(
             inner.database.conn(),
             notification.id,
             attempts,
