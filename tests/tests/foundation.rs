@@ -155,6 +155,82 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
     samples
 }
 
+/// A client generated from the document must know every status it can get: each
+/// operation lists, as problem+json, the errors its shape allows (credentials,
+/// a path naming something, a body, query parameters, the rate limit).
+#[tokio::test]
+async fn every_operation_documents_the_problems_it_can_answer() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let has = |key: &str| operation.get(key).is_some_and(|v| !v.is_null());
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            let has_query = operation["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            let mut expected: Vec<&str> = Vec::new();
+            if secured {
+                expected.extend(["401", "403"]);
+            }
+            if path.contains('{') {
+                expected.push("404");
+            }
+            if has("requestBody") {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if has_query {
+                expected.extend(["400", "422"]);
+            }
+            if path.starts_with("/api/") && path != "/api/v1/openapi.json" {
+                expected.push("429");
+            }
+            for status in expected {
+                let response = &operation["responses"][status];
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} does not document its {status}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} operations");
+
+    // Query parameters say what they accept.
+    let parameter = |path: &str, name: &str| -> serde_json::Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
+            .clone()
+    };
+    let limit = parameter("/api/v1/orgs/{org}/jobs", "limit");
+    assert_eq!(
+        (limit["minimum"].as_u64(), limit["maximum"].as_u64()),
+        (Some(1), Some(200))
+    );
+    let enabled = parameter("/api/v1/orgs/{org}/jobs", "enabled");
+    assert!(enabled["type"].to_string().contains("boolean"), "{enabled}");
+    let status = parameter("/api/v1/orgs/{org}/jobs/{id}/executions", "status");
+    let statuses: Vec<&str> = status["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["pending", "running", "success", "failed", "timeout", "skipped", "canceled"]
+    );
+}
+
 #[tokio::test]
 async fn openapi_document_is_3_1_and_lists_every_route() {
     let app = spawn_app().await;

@@ -698,6 +698,8 @@ async fn pagination_walks_every_job_exactly_once_under_concurrent_inserts() {
         ("cursor=garbage", "cursor"),
         ("limit=0", "limit"),
         ("limit=201", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=null", "limit"),
         ("enabled=maybe", "enabled"),
     ] {
         let response = call(
@@ -710,6 +712,19 @@ async fn pagination_walks_every_job_exactly_once_under_concurrent_inserts() {
         .await;
         assert_eq!(invalid_fields(response).await, [field], "{query}");
     }
+    // A query string the parameters cannot be read from is a 400 saying why.
+    let response = call(
+        &app,
+        Method::GET,
+        &format!("{}?limit=5&limit=6", jobs_path(&org)),
+        &owner.access_token,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("duplicate field `limit`"), "{detail}");
 }
 
 #[tokio::test]

@@ -148,10 +148,25 @@ pub fn app(
     app.app_data(web::Data::new(state))
         .app_data(web::Data::new(ApiDocument::new(openapi)))
         .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(unreadable_query))
         .default_service(web::to(unmatched))
         // Inside `observe`, so that 429s get a request id, a span and metrics too.
         .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(observability::observe))
+}
+
+/// A query string that does not fit the operation's parameters (say, one of them
+/// twice): a 400 saying why. Parameters are read as text and validated by the
+/// services, so a bad value is a 422 naming its field instead.
+fn unreadable_query(
+    error: actix_web::error::QueryPayloadError,
+    _: &HttpRequest,
+) -> actix_web::Error {
+    let reason = match error {
+        actix_web::error::QueryPayloadError::Deserialize(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::BadRequest(format!("the query string cannot be read: {reason}")).into()
 }
 
 /// No route matched: 405 with `Allow` when the path exists with other methods,

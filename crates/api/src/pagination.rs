@@ -33,8 +33,10 @@ impl<T> Page<T> {
 /// `?limit=&cursor=`.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PageQuery {
-    /// 1 to 200, default 50.
-    pub limit: Option<u64>,
+    /// 1 to 200, default 50. Read as text so that a bad value is a 422 naming
+    /// `limit`, not a 400 about the query string.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
     /// Opaque cursor from a previous page.
     pub cursor: Option<String>,
 }
@@ -42,10 +44,13 @@ pub struct PageQuery {
 impl PageQuery {
     /// The page size, validated.
     pub fn limit(&self) -> Result<u64, ApiError> {
-        match self.limit {
+        match self.limit.as_deref().map(str::parse::<u64>) {
             None => Ok(DEFAULT_LIMIT),
-            Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-            Some(_) => Err(ApiError::invalid("limit", "between 1 and 200")),
+            Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+            Some(_) => Err(ApiError::invalid(
+                "limit",
+                "a whole number between 1 and 200",
+            )),
         }
     }
 

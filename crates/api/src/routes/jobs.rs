@@ -17,15 +17,27 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct JobListQuery {
     /// `true`: only enabled jobs; `false`: only paused or disabled ones.
+    #[param(value_type = Option<bool>)]
     pub enabled: Option<String>,
     /// Only the job with this key.
     pub key: Option<String>,
+}
+
+/// The statuses an execution can have, as the document's enum.
+fn execution_status() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            punctual_domain::ExecutionStatus::ALL.map(|status| status.as_str()),
+        ))
+        .build()
 }
 
 /// Filter of the execution list.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ExecutionListQuery {
     /// `pending`, `running`, `success`, `failed`, `timeout`, `skipped` or `canceled`.
+    #[param(schema_with = execution_status)]
     pub status: Option<String>,
 }
 
