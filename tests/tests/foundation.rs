@@ -229,6 +229,41 @@ async fn every_operation_documents_the_problems_it_can_answer() {
         statuses,
         ["pending", "running", "success", "failed", "timeout", "skipped", "canceled"]
     );
+
+    // Bodies say what they accept, and a merge patch requires nothing.
+    let schemas = &doc["components"]["schemas"];
+    let enum_of = |schema: &serde_json::Value| -> Vec<String> {
+        schema["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no enum in {schema}"))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        enum_of(&schemas["UpdateMember"]["properties"]["role"]),
+        ["owner", "admin", "member"]
+    );
+    assert_eq!(
+        enum_of(&schemas["CreateApiKey"]["properties"]["role"]),
+        ["admin", "member"]
+    );
+    let password = &schemas["RegisterRequest"]["properties"]["password"];
+    assert_eq!(
+        (
+            password["minLength"].as_u64(),
+            password["maxLength"].as_u64()
+        ),
+        (Some(8), Some(128))
+    );
+    assert!(schemas["JobInput"]["properties"]["key"]["pattern"].is_string());
+    let patch = &doc["paths"]["/api/v1/orgs/{org}/jobs/{id}"]["patch"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(patch["type"], "object", "{patch}");
+    assert!(
+        patch.get("required").is_none() && patch.get("$ref").is_none(),
+        "{patch}"
+    );
 }
 
 #[tokio::test]

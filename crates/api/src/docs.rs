@@ -106,6 +106,15 @@ fn methods_of(item: &utoipa::openapi::PathItem) -> Vec<String> {
         .collect()
 }
 
+/// A string schema that is one of `values` (the document's enum for a field the
+/// API reads as text and validates itself).
+pub(crate) fn one_of(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
 /// Adds to every operation the error answers it can give without listing them
 /// itself, each as problem+json: 400 for a malformed body or query string, 401
 /// and 403 where credentials are required, 404 where the path names something,

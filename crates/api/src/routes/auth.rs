@@ -28,7 +28,11 @@ pub struct RegisterRequest {
     #[schema(example = "ada@example.com")]
     pub email: String,
     /// 8 to 128 characters.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 8,
+        max_length = 128
+    )]
     pub password: String,
     /// Display name.
     pub name: Option<String>,
@@ -196,7 +200,8 @@ pub async fn password_reset(
 pub struct ResetConfirmRequest {
     /// The token from the email.
     pub token: String,
-    /// The new password.
+    /// The new password: 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 

@@ -25,12 +25,7 @@ pub struct JobListQuery {
 
 /// The statuses an execution can have, as the document's enum.
 fn execution_status() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(
-            punctual_domain::ExecutionStatus::ALL.map(|status| status.as_str()),
-        ))
-        .build()
+    crate::docs::one_of(&punctual_domain::ExecutionStatus::ALL.map(|status| status.as_str()))
 }
 
 /// Filter of the execution list.
@@ -152,7 +147,7 @@ pub async fn get(
     tag = "jobs",
     security(("bearer" = [])),
     params(("org" = String, Path, description = "organization slug"), ("id" = Uuid, Path, description = "job id")),
-    request_body(content = JobInput, description = "any subset of the job document",
+    request_body(content = Object, description = "any subset of the job document (`JobInput`), as a JSON merge patch",
         example = json!({"schedule": {"cron": "*/5 * * * *"}, "request": {"timeout_ms": 10000}})),
     responses(
         (status = 200, body = JobView),

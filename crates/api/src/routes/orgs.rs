@@ -141,10 +141,19 @@ pub async fn members(
     )))
 }
 
+fn member_role() -> utoipa::openapi::Object {
+    crate::docs::one_of(&["owner", "admin", "member"])
+}
+
+fn api_key_role() -> utoipa::openapi::Object {
+    crate::docs::one_of(&["admin", "member"])
+}
+
 /// `PATCH /orgs/{org}/members/{user_id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateMember {
     /// `owner`, `admin` or `member`.
+    #[schema(schema_with = member_role)]
     pub role: String,
 }
 
@@ -196,6 +205,7 @@ pub struct CreateInvitation {
     /// Who to invite.
     pub email: String,
     /// `admin` or `member` (owners may also invite owners).
+    #[schema(schema_with = member_role)]
     pub role: String,
 }
 
@@ -286,6 +296,7 @@ pub struct CreateApiKey {
     #[schema(example = "terraform")]
     pub name: String,
     /// `admin` or `member` (default `member`).
+    #[schema(schema_with = api_key_role)]
     pub role: Option<String>,
 }
 

@@ -41,7 +41,7 @@ pub struct JobInput {
     #[schema(required = true, nullable = false, example = "nightly report")]
     pub name: Option<String>,
     /// Optional client key, unique in the organization: 1 to 128 of `A-Z a-z 0-9 . _ -`.
-    #[schema(example = "report-nightly")]
+    #[schema(example = "report-nightly", pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub key: Option<String>,
     /// The HTTP request to make.
     #[schema(required = true, nullable = false)]
