@@ -1424,6 +1424,16 @@ async fn the_openapi_document_describes_the_job_routes() {
             );
         }
     }
+    // A PATCH that takes another job's key is the same 409 as a POST.
+    for (path, method) in [
+        ("/api/v1/orgs/{org}/jobs", "post"),
+        ("/api/v1/orgs/{org}/jobs/{id}", "patch"),
+    ] {
+        assert!(
+            paths[path][method]["responses"]["409"].is_object(),
+            "{method} {path} does not document its 409"
+        );
+    }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
         "JobInput",

@@ -152,6 +152,7 @@ pub async fn get(
     responses(
         (status = 200, body = JobView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "the new key is another job's", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json")
     )
 )]
