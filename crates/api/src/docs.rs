@@ -115,6 +115,19 @@ pub(crate) fn one_of(values: &[&str]) -> utoipa::openapi::Object {
         .build()
 }
 
+/// [`one_of`] for an optional field, where `null` means the default.
+pub(crate) fn one_of_or_null(values: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let values = values
+        .iter()
+        .map(|value| serde_json::Value::from(*value))
+        .chain([serde_json::Value::Null]);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .build()
+}
+
 /// Adds to every operation the error answers it can give without listing them
 /// itself, each as problem+json: 400 for a malformed body or query string, 401
 /// and 403 where credentials are required, 404 where the path names something,
