@@ -259,7 +259,54 @@ async fn every_operation_documents_the_problems_it_can_answer() {
         ),
         (Some(8), Some(128))
     );
-    assert!(schemas["JobInput"]["properties"]["key"]["pattern"].is_string());
+    // The patterns accept exactly what the domain's parsers accept.
+    let long = |n: usize| "a".repeat(n);
+    let samples = [
+        "acme",
+        "acme-eu-2",
+        "ab",
+        "abc",
+        "-abc",
+        "abc-",
+        "a--b",
+        "Acme",
+        "a_b",
+        "a.b",
+        "x",
+        "",
+        "é",
+        "a b",
+        "report-nightly",
+        "Report.Nightly_2",
+    ]
+    .map(str::to_owned)
+    .into_iter()
+    .chain([long(48), long(49), long(128), long(129)]);
+    let pattern = |schema: &str, field: &str| {
+        let source = schemas[schema]["properties"][field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{schema}.{field} has no pattern"));
+        regex::Regex::new(source).unwrap()
+    };
+    let slugs = [
+        pattern("NewOrganization", "slug"),
+        pattern("CreateOrganization", "slug"),
+    ];
+    let key = pattern("JobInput", "key");
+    for sample in samples {
+        for slug in &slugs {
+            assert_eq!(
+                slug.is_match(&sample),
+                punctual_domain::Slug::parse(&sample).is_ok(),
+                "slug {sample:?}"
+            );
+        }
+        assert_eq!(
+            key.is_match(&sample),
+            punctual_domain::JobKey::parse(&sample).is_ok(),
+            "key {sample:?}"
+        );
+    }
     let patch = &doc["paths"]["/api/v1/orgs/{org}/jobs/{id}"]["patch"]["requestBody"]["content"]
         ["application/json"]["schema"];
     assert_eq!(patch["type"], "object", "{patch}");

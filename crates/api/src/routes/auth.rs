@@ -17,7 +17,7 @@ pub struct NewOrganization {
     #[schema(example = "Acme")]
     pub name: String,
     /// Lowercase letters, digits and hyphens, 3–48.
-    #[schema(example = "acme")]
+    #[schema(example = "acme", pattern = "^[a-z0-9][a-z0-9-]{1,46}[a-z0-9]$")]
     pub slug: String,
 }
 

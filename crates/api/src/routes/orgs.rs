@@ -23,7 +23,7 @@ pub struct CreateOrganization {
     #[schema(example = "Acme")]
     pub name: String,
     /// Lowercase letters, digits, hyphens; 3–48; unique.
-    #[schema(example = "acme")]
+    #[schema(example = "acme", pattern = "^[a-z0-9][a-z0-9-]{1,46}[a-z0-9]$")]
     pub slug: String,
 }
 
