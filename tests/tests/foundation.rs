@@ -259,6 +259,61 @@ async fn every_operation_documents_the_problems_it_can_answer() {
         ),
         (Some(8), Some(128))
     );
+    // The job's enums are the domain's, and null (the default) is allowed.
+    for (schema, field, values) in [
+        (
+            "JobInput",
+            "concurrency",
+            serde_json::json!(["allow", "forbid", "replace", null]),
+        ),
+        (
+            "JobInput",
+            "missed_runs",
+            serde_json::json!(["skip", "run_once", null]),
+        ),
+        (
+            "RequestInput",
+            "method",
+            serde_json::json!(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", null]),
+        ),
+    ] {
+        let field_schema = &schemas[schema]["properties"][field];
+        assert_eq!(field_schema["enum"], values, "{schema}.{field}");
+        assert!(field_schema["description"].is_string(), "{schema}.{field}");
+    }
+
+    // Numeric ranges are the domain's.
+    let range = |schema: &str, field: &str| {
+        let field_schema = &schemas[schema]["properties"][field];
+        (
+            field_schema["minimum"].as_u64(),
+            field_schema["maximum"].as_u64(),
+        )
+    };
+    use punctual_domain::{CatchUpGrace, RetryPolicy, MAX_TIMEOUT_MS};
+    assert_eq!(
+        range("RequestInput", "timeout_ms"),
+        (Some(1), Some(MAX_TIMEOUT_MS))
+    );
+    assert_eq!(
+        range("RetryInput", "max_attempts"),
+        (Some(1), Some(u64::from(RetryPolicy::MAX_ATTEMPTS)))
+    );
+    for field in ["min_backoff_ms", "max_backoff_ms"] {
+        assert_eq!(
+            range("RetryInput", field),
+            (
+                Some(RetryPolicy::MIN_BACKOFF_FLOOR_MS),
+                Some(RetryPolicy::MAX_BACKOFF_CEILING_MS)
+            ),
+            "{field}"
+        );
+    }
+    assert_eq!(
+        range("JobInput", "catch_up_grace_seconds"),
+        (Some(1), Some(CatchUpGrace::MAX_SECONDS))
+    );
+
     // The patterns accept exactly what the domain's parsers accept.
     let long = |n: usize| "a".repeat(n);
     let samples = [

@@ -115,6 +115,15 @@ pub(crate) fn one_of(values: &[&str]) -> utoipa::openapi::Object {
         .build()
 }
 
+/// `schema` with `description`: a field's `schema_with` replaces its doc comment.
+pub(crate) fn described(
+    mut schema: utoipa::openapi::Object,
+    description: &str,
+) -> utoipa::openapi::Object {
+    schema.description = Some(description.to_owned());
+    schema
+}
+
 /// [`one_of`] for an optional field, where `null` means the default.
 pub(crate) fn one_of_or_null(values: &[&str]) -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};

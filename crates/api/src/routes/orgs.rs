@@ -143,29 +143,24 @@ pub async fn members(
 
 // A field's schema_with replaces its doc comment, hence the descriptions here.
 fn member_role() -> utoipa::openapi::Object {
-    described(
+    crate::docs::described(
         crate::docs::one_of(&["owner", "admin", "member"]),
         "`owner`, `admin` or `member`.",
     )
 }
 
 fn invited_role() -> utoipa::openapi::Object {
-    described(
+    crate::docs::described(
         crate::docs::one_of(&["owner", "admin", "member"]),
         "`admin` or `member` (owners may also invite owners).",
     )
 }
 
 fn api_key_role() -> utoipa::openapi::Object {
-    described(
+    crate::docs::described(
         crate::docs::one_of_or_null(&["admin", "member"]),
         "`admin` or `member` (default `member`).",
     )
-}
-
-fn described(mut schema: utoipa::openapi::Object, description: &str) -> utoipa::openapi::Object {
-    schema.description = Some(description.to_owned());
-    schema
 }
 
 /// `PATCH /orgs/{org}/members/{user_id}`.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use punctual_domain::{
-    CatchUpGrace, DomainError, Headers, HttpMethod, HttpTarget, JobKey, JobName, JobSpec,
-    RequestBody, RetryPolicy, Schedule, TargetUrl, TimeoutMs,
+    CatchUpGrace, ConcurrencyPolicy, DomainError, Headers, HttpMethod, HttpTarget, JobKey, JobName,
+    JobSpec, MissedRunPolicy, RequestBody, RetryPolicy, Schedule, TargetUrl, TimeoutMs,
 };
 use punctual_scheduler::outbound::{resolve_checked, OutboundError};
 use serde::Deserialize;
@@ -53,14 +53,14 @@ pub struct JobInput {
     pub retry: Option<RetryInput>,
     /// `allow` (default), `forbid` (skip while one runs) or `replace` (cancel the
     /// running one).
-    #[schema(example = "allow")]
+    #[schema(schema_with = concurrency_schema)]
     pub concurrency: Option<String>,
     /// Runs missed while Punctual was down: `skip` (default) or `run_once`.
-    #[schema(example = "skip")]
+    #[schema(schema_with = missed_runs_schema)]
     pub missed_runs: Option<String>,
     /// With `missed_runs: run_once`, how late (seconds) a missed run may still be made
     /// up for: 1 to 604800, default 3600.
-    #[schema(example = 3600)]
+    #[schema(example = 3600, minimum = 1, maximum = 604800)]
     pub catch_up_grace_seconds: Option<u64>,
     /// Whether it runs on its schedule; default true.
     pub enabled: Option<bool>,
@@ -79,14 +79,14 @@ pub struct RequestInput {
     )]
     pub url: Option<String>,
     /// GET (default), POST, PUT, PATCH, DELETE or HEAD.
-    #[schema(example = "POST")]
+    #[schema(schema_with = method_schema)]
     pub method: Option<String>,
     /// Extra headers; not `Host`, `Content-Length` or hop-by-hop headers.
     pub headers: Option<BTreeMap<String, String>>,
     /// Body text, at most 64 KiB.
     pub body: Option<String>,
     /// Per-attempt timeout, 1 to 300000 ms; default 30000.
-    #[schema(example = 30000)]
+    #[schema(example = 30000, minimum = 1, maximum = 300000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -111,17 +111,39 @@ pub struct ScheduleInput {
     pub at: Option<String>,
 }
 
+// The document's enums come from the domain's lists, so they cannot drift.
+fn concurrency_schema() -> utoipa::openapi::Object {
+    crate::docs::described(
+        crate::docs::one_of_or_null(&ConcurrencyPolicy::ALL.map(|policy| policy.as_str())),
+        "`allow` (default), `forbid` (skip while one runs) or `replace` (cancel the running one).",
+    )
+}
+
+fn missed_runs_schema() -> utoipa::openapi::Object {
+    crate::docs::described(
+        crate::docs::one_of_or_null(&MissedRunPolicy::ALL.map(|policy| policy.as_str())),
+        "Runs missed while Punctual was down: `skip` (default) or `run_once`.",
+    )
+}
+
+fn method_schema() -> utoipa::openapi::Object {
+    crate::docs::described(
+        crate::docs::one_of_or_null(&HttpMethod::ALL.map(|method| method.as_str())),
+        "GET (default), POST, PUT, PATCH, DELETE or HEAD (read without regard to case).",
+    )
+}
+
 /// Retry policy; omitted fields take their defaults.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RetryInput {
     /// Attempts in all, 1 (no retry) to 20; default 3.
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 1, maximum = 20)]
     pub max_attempts: Option<u32>,
     /// Shortest wait before a retry, 100 to 86400000 ms; default 5000.
-    #[schema(example = 5000)]
+    #[schema(example = 5000, minimum = 100, maximum = 86400000)]
     pub min_backoff_ms: Option<u64>,
     /// Longest wait, from `min_backoff_ms` to 86400000 ms; default 3600000.
-    #[schema(example = 3600000)]
+    #[schema(example = 3600000, minimum = 100, maximum = 86400000)]
     pub max_backoff_ms: Option<u64>,
 }
 
