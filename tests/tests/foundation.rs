@@ -259,6 +259,17 @@ async fn every_operation_documents_the_problems_it_can_answer() {
         ),
         (Some(8), Some(128))
     );
+    let schedule = &schemas["ScheduleInput"];
+    assert_eq!(
+        schedule["properties"]["type"]["enum"],
+        serde_json::json!(["cron", "once"])
+    );
+    assert_eq!(
+        schedule["required"],
+        serde_json::json!(["type"]),
+        "{schedule}"
+    );
+
     // The job's enums are the domain's, and null (the default) is allowed.
     for (schema, field, values) in [
         (

@@ -96,7 +96,7 @@ pub struct RequestInput {
 pub struct ScheduleInput {
     /// `cron` or `once`.
     #[serde(rename = "type")]
-    #[schema(required = true, nullable = false, example = "cron")]
+    #[schema(required = true, schema_with = schedule_kind_schema)]
     pub kind: Option<String>,
     /// For `cron`: 5 fields, or 6 with leading seconds; names, ranges, steps, lists,
     /// `L`, `#`, `@hourly`-style aliases.
@@ -124,6 +124,10 @@ fn missed_runs_schema() -> utoipa::openapi::Object {
         crate::docs::one_of_or_null(&MissedRunPolicy::ALL.map(|policy| policy.as_str())),
         "Runs missed while Punctual was down: `skip` (default) or `run_once`.",
     )
+}
+
+fn schedule_kind_schema() -> utoipa::openapi::Object {
+    crate::docs::described(crate::docs::one_of(&["cron", "once"]), "`cron` or `once`.")
 }
 
 fn method_schema() -> utoipa::openapi::Object {
