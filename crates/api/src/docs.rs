@@ -127,14 +127,13 @@ pub(crate) fn described(
 /// [`one_of`] for an optional field, where `null` means the default.
 pub(crate) fn one_of_or_null(values: &[&str]) -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
-    let values = values
-        .iter()
-        .map(|value| serde_json::Value::from(*value))
-        .chain([serde_json::Value::Null]);
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .enum_values(Some(values))
-        .build()
+    let mut schema = one_of(values);
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema
+        .enum_values
+        .get_or_insert_with(Vec::new)
+        .push(serde_json::Value::Null);
+    schema
 }
 
 /// Adds to every operation the error answers it can give without listing them

@@ -1,6 +1,7 @@
 //! `/api/v1/orgs/*` (besides jobs) and `/api/v1/invitations/accept`.
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
+use punctual_domain::Role;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -141,24 +142,31 @@ pub async fn members(
     )))
 }
 
-// A field's schema_with replaces its doc comment, hence the descriptions here.
+// The roles come from the domain's list; a field's schema_with replaces its doc
+// comment, hence the descriptions here.
 fn member_role() -> utoipa::openapi::Object {
     crate::docs::described(
-        crate::docs::one_of(&["owner", "admin", "member"]),
+        crate::docs::one_of(&Role::ALL.map(|role| role.as_str())),
         "`owner`, `admin` or `member`.",
     )
 }
 
 fn invited_role() -> utoipa::openapi::Object {
     crate::docs::described(
-        crate::docs::one_of(&["owner", "admin", "member"]),
+        crate::docs::one_of(&Role::ALL.map(|role| role.as_str())),
         "`admin` or `member` (owners may also invite owners).",
     )
 }
 
+/// API keys cannot be owners (`create_api_key` refuses it).
 fn api_key_role() -> utoipa::openapi::Object {
+    let roles: Vec<&str> = Role::ALL
+        .iter()
+        .filter(|role| **role != Role::Owner)
+        .map(|role| role.as_str())
+        .collect();
     crate::docs::described(
-        crate::docs::one_of_or_null(&["admin", "member"]),
+        crate::docs::one_of_or_null(&roles),
         "`admin` or `member` (default `member`).",
     )
 }
