@@ -265,6 +265,22 @@ async fn a_slow_target_times_out_and_a_large_body_is_truncated() {
     assert_eq!(truncated.response_body.as_ref().unwrap().len(), 16 * 1024);
 }
 
+/// PostgreSQL's `text` refuses NUL characters: a binary answer must still be
+/// recorded (it used to leave the execution running, its outcome unwritable).
+#[tokio::test]
+async fn a_binary_response_body_is_recorded_readably() {
+    let fixture = EngineFixture::new().await;
+    let binary =
+        target(ResponseTemplate::new(200).set_body_bytes(b"ok\0\xff\x00end".to_vec())).await;
+    let job = run_a_once_job(&fixture, &binary).await;
+    let recorded = &fixture.executions(job).await[0];
+    assert_eq!(recorded.status, "success");
+    assert_eq!(
+        recorded.response_body.as_deref(),
+        Some("ok\u{FFFD}\u{FFFD}\u{FFFD}end")
+    );
+}
+
 #[tokio::test]
 async fn forbid_skips_while_a_run_is_in_progress_and_replace_cancels_it() {
     let fixture = EngineFixture::new().await;
@@ -465,6 +481,40 @@ async fn consecutive_failed_occurrences_auto_disable_the_job() {
     assert!(executions
         .iter()
         .any(|e| e.id.to_string() == last && e.status == "failed"));
+}
+
+/// Two nodes recording failed occurrences of one job at once both count, and only
+/// one of them disables it. (On PostgreSQL the second write waits for the first
+/// transaction; a count read and written back would lose one.)
+#[tokio::test]
+async fn failures_recorded_at_once_by_two_nodes_both_count() {
+    use punctual_persistence::engine::record_occurrence_failure;
+    let fixture = EngineFixture::new().await;
+    let job = fixture
+        .insert_job(JobSpec::cron("0 0 * * * *", "http://127.0.0.1:9/"))
+        .await;
+    let now = Utc::now();
+    let first = fixture.database.begin_write().await.unwrap();
+    let first_disabled = record_occurrence_failure(&first, job, 2, now)
+        .await
+        .unwrap();
+    let database = fixture.database.clone();
+    let second = tokio::spawn(async move {
+        let second = database.begin_write().await.unwrap();
+        let disabled = record_occurrence_failure(&second, job, 2, now)
+            .await
+            .unwrap();
+        second.commit().await.unwrap();
+        disabled
+    });
+    // Let the second node's write reach the row before the first commits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.commit().await.unwrap();
+    let second_disabled = second.await.unwrap();
+    let stored = fixture.job(job).await;
+    assert_eq!(stored.consecutive_failures, 2);
+    assert!(!stored.enabled);
+    assert_eq!((first_disabled, second_disabled), (false, true));
 }
 
 /// A once-job due shortly, run by an engine until it completes; the engine is

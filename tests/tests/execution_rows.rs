@@ -1,7 +1,8 @@
 //! How the engine writes new executions (`persistence::engine`): every column
 //! it sets is stored as set (instants to the microsecond, as sqlx binds them),
 //! and an occurrence inserted twice is stored once; a lease renewal extends
-//! only its node's running rows and names those no longer running there; the
+//! only the running rows its node still holds and names those no longer running
+//! there; the
 //! jobs it locks for dispatch read back exactly as stored; the recorder reaches
 //! each running row through its primary key and stores outcomes as given.
 
@@ -118,14 +119,14 @@ async fn new_executions_are_stored_as_built_and_an_occurrence_only_once() {
 }
 
 #[tokio::test]
-async fn a_renewal_extends_its_nodes_running_leases_and_names_the_runs_it_lost() {
+async fn a_renewal_extends_the_leases_its_node_holds_and_names_the_runs_it_lost() {
     let app = spawn_app().await;
     let (owner, org) = owner_with_org(&app).await;
     let organization_id: Uuid = org.id.parse().unwrap();
     let db = app.database.conn();
     let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let mut job_ids = Vec::new();
-    for name in ["kept", "canceled", "other-node"] {
+    for name in ["kept", "canceled", "other-node", "stranded"] {
         let created = create_job(&app, &owner.access_token, &org, &job(name)).await;
         job_ids.push(created["id"].as_str().unwrap().parse::<Uuid>().unwrap());
     }
@@ -146,7 +147,11 @@ async fn a_renewal_extends_its_nodes_running_leases_and_names_the_runs_it_lost()
     };
     let ours = insert_running_executions(
         db,
-        vec![occurrence(job_ids[0]), occurrence(job_ids[1])],
+        vec![
+            occurrence(job_ids[0]),
+            occurrence(job_ids[1]),
+            occurrence(job_ids[3]),
+        ],
         &lease("node-a"),
         now,
     )
@@ -159,6 +164,9 @@ async fn a_renewal_extends_its_nodes_running_leases_and_names_the_runs_it_lost()
         .await
         .unwrap();
     let (kept, canceled) = (ours[0].id, ours[1].id);
+    // Running on node-a by the table, but no longer held by it (its outcome could
+    // not be written): its lease must run out so that a rescuer takes it.
+    let stranded = ours[2].id;
     let deleted = Uuid::now_v7();
 
     let until = now + Duration::seconds(90);
@@ -186,6 +194,10 @@ async fn a_renewal_extends_its_nodes_running_leases_and_names_the_runs_it_lost()
         Some(to_micros(now + Duration::seconds(30)))
     );
     assert_eq!(lease_of(canceled).await, None);
+    assert_eq!(
+        lease_of(stranded).await,
+        Some(to_micros(now + Duration::seconds(30)))
+    );
 }
 
 /// On PostgreSQL the locked jobs are decoded by position: every field, NULL or

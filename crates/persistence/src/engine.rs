@@ -588,15 +588,19 @@ pub async fn renew_leases(
     local: &[Uuid],
     until: DateTime<Utc>,
 ) -> Result<Vec<Uuid>> {
+    if local.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only the runs this node still holds in memory: a row it can no longer
+    // finish (its outcome could not be written) must let its lease expire, so
+    // that a rescuer gives the occurrence its next attempt.
     execution::Entity::update_many()
         .col_expr(execution::Column::LeaseExpiresAt, Expr::value(Some(until)))
+        .filter(execution::Column::Id.is_in(local.to_vec()))
         .filter(execution::Column::NodeId.eq(node_id))
         .filter(is_running())
         .exec(db)
         .await?;
-    if local.is_empty() {
-        return Ok(Vec::new());
-    }
     // Only the ids: every running row of this node comes back at each renewal.
     let still_running: std::collections::HashSet<Uuid> = execution::Entity::find()
         .select_only()
@@ -908,37 +912,48 @@ pub async fn release_claims(
 
 /// Records a failed occurrence on its job; past `auto_disable_after` consecutive
 /// failures the job is disabled with the reason. Returns whether it was disabled.
+///
+/// The count is incremented in the database, not read and written back: two
+/// nodes recording failures of one job at once must both count (the first
+/// update holds the row until its transaction ends), and only one of them may
+/// disable it.
 pub async fn record_occurrence_failure(
     db: &impl ConnectionTrait,
     job_id: Uuid,
     auto_disable_after: i32,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let Some(job) = job::Entity::find_by_id(job_id).one(db).await? else {
+    let mut p = Parameters::new(db.get_database_backend());
+    let sql = format!(
+        "UPDATE jobs SET consecutive_failures = consecutive_failures + 1 \
+         WHERE id = {} RETURNING consecutive_failures",
+        p.bind(job_id)
+    );
+    let Some(row) = db.query_one(p.statement(sql)).await? else {
         return Ok(false);
     };
-    let failures = job.consecutive_failures.saturating_add(1);
-    let disable = auto_disable_after > 0 && failures >= auto_disable_after && job.enabled;
-    let mut update = job::Entity::update_many()
-        .col_expr(job::Column::ConsecutiveFailures, Expr::value(failures))
-        .filter(job::Column::Id.eq(job_id));
-    if disable {
-        update = update
-            .col_expr(job::Column::Enabled, Expr::value(false))
-            .col_expr(
-                job::Column::NextRunAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                job::Column::DisabledReason,
-                Expr::value(Some(format!(
-                    "auto-disabled after {failures} consecutive failed occurrences"
-                ))),
-            )
-            .col_expr(job::Column::UpdatedAt, Expr::value(now));
+    let failures: i32 = row.try_get("", "consecutive_failures")?;
+    if auto_disable_after <= 0 || failures < auto_disable_after {
+        return Ok(false);
     }
-    update.exec(db).await?;
-    Ok(disable)
+    let disabled = job::Entity::update_many()
+        .col_expr(job::Column::Enabled, Expr::value(false))
+        .col_expr(
+            job::Column::NextRunAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            job::Column::DisabledReason,
+            Expr::value(Some(format!(
+                "auto-disabled after {failures} consecutive failed occurrences"
+            ))),
+        )
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::Enabled.eq(true))
+        .exec(db)
+        .await?;
+    Ok(disabled.rows_affected == 1)
 }
 
 /// Marks a once-job finished.

@@ -209,7 +209,7 @@ impl Deliverer {
                 }
             }
         }
-        let body = Some(String::from_utf8_lossy(&body).into_owned());
+        let body = Some(recordable_text(&body));
         let (status, error) = if timed_out {
             (
                 DeliveryStatus::Timeout,
@@ -232,6 +232,13 @@ impl Deliverer {
             retry_after,
         }
     }
+}
+
+/// A response body as text that every database can store: invalid UTF-8 and NUL
+/// characters (which PostgreSQL's `text` refuses, so a binary body could not be
+/// recorded at all) become U+FFFD.
+fn recordable_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
 }
 
 fn build_headers(delivery: &Delivery<'_>) -> Result<HeaderMap, String> {
