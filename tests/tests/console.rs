@@ -587,6 +587,15 @@ async fn job_lists_and_histories_page_and_bad_queries_are_4xx_pages() {
         .await
         .expect(422)
         .contains("id=\"body-error\"");
+    // No stored text may hold a NUL character (PostgreSQL refuses it).
+    console
+        .post(
+            &format!("/orgs/{slug}/jobs"),
+            &job_fields("http://127.0.0.1:9/x", &[("name", "a\u{0}b")]),
+        )
+        .await
+        .expect(400)
+        .contains("NUL");
     let many = "9".repeat(40);
     console
         .post(

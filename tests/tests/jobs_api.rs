@@ -696,6 +696,11 @@ async fn pagination_walks_every_job_exactly_once_under_concurrent_inserts() {
     // Bad paging input is a 422 naming it.
     for (query, field) in [
         ("cursor=garbage", "cursor"),
+        // A time chrono holds and PostgreSQL cannot bind.
+        (
+            "cursor=-8000000000000.0.00000000000000000000000000000000",
+            "cursor",
+        ),
         ("limit=0", "limit"),
         ("limit=201", "limit"),
         ("limit=abc", "limit"),
@@ -1393,6 +1398,44 @@ async fn malformed_bodies_are_problems() {
         401,
     )
     .await;
+}
+
+/// No stored text may hold a NUL character (PostgreSQL refuses one, which used
+/// to surface as a 500): in a JSON body it is a 422 naming the field, in a URL a
+/// 400, on either database.
+#[tokio::test]
+async fn nul_characters_are_refused_wherever_they_arrive() {
+    let app = spawn_app().await;
+    let (owner, org) = owner_with_org(&app).await;
+    let token = &owner.access_token;
+    let mut named = job("x");
+    named["name"] = json!("a\u{0}b");
+    let mut with_body = job("x");
+    with_body["request"]["body"] = json!("{\"a\": \"\u{0}\"}");
+    for (body, field) in [(named, "name"), (with_body, "request.body")] {
+        let response = call(&app, Method::POST, &jobs_path(&org), token, Some(&body)).await;
+        assert_eq!(invalid_fields(response).await, [field]);
+    }
+    let login = app
+        .request(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": "a\u{0}@example.com", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid_fields(login).await, ["email"]);
+    for path in [
+        format!("{}?key=%00", jobs_path(&org)),
+        format!("/api/v1/orgs/{}/audit-log?action=%00", org.slug),
+        format!("/api/v1/orgs/{}/audit-log?actor=a%00b", org.slug),
+        "/api/v1/orgs/%00/jobs".to_owned(),
+    ] {
+        let response = call(&app, Method::GET, &path, token, None).await;
+        let body = problem(response, 400).await;
+        assert!(body["detail"].as_str().unwrap().contains("NUL"), "{path}");
+    }
+    // Nothing was stored on the way.
+    let listed = call_ok(&app, Method::GET, &jobs_path(&org), token, None, 200).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]

@@ -77,11 +77,44 @@ fn too_large() -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let document: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    if let Some(field) = text_with_nul(&document, "") {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain NUL (\\u0000) characters",
+        ));
+    }
     serde_path_to_error::deserialize(document).map_err(|error| {
         let path = error.path().to_string();
         let message = strip_position(&error.into_inner().to_string());
         ApiError::invalid(field_of(&path, &message), message)
     })
+}
+
+/// The path (as serde names it: `a.b[0]`) of the first string or key holding a
+/// NUL character, which no stored text may contain (PostgreSQL refuses it).
+fn text_with_nul(value: &serde_json::Value, path: &str) -> Option<String> {
+    let joined = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| text_with_nul(item, &format!("{path}[{index}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(joined(&key.replace('\0', "\\u0000")))
+            } else {
+                text_with_nul(item, &joined(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn strip_position(message: &str) -> String {

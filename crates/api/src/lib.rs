@@ -150,9 +150,27 @@ pub fn app(
         .app_data(web::PayloadConfig::new(extract::MAX_BODY_BYTES))
         .app_data(web::QueryConfig::default().error_handler(unreadable_query))
         .default_service(web::to(unmatched))
+        .wrap(from_fn(refuse_encoded_nul))
         // Inside `observe`, so that 429s get a request id, a span and metrics too.
         .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(observability::observe))
+}
+
+/// A path or query string carrying an encoded NUL character is a 400 before any
+/// handler sees it: no stored text may hold one (PostgreSQL refuses it), and a
+/// filter or a name holding one could only ever be hostile.
+async fn refuse_encoded_nul(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if req.uri().path().contains("%00") || req.query_string().contains("%00") {
+        let refusal = ApiError::BadRequest(
+            "the URL must not contain an encoded NUL character (%00)".to_owned(),
+        );
+        let response = actix_web::ResponseError::error_response(&refusal);
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// A query string that does not fit the operation's parameters (say, one of them

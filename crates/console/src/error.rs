@@ -91,7 +91,10 @@ impl From<ServiceError> for ConsoleError {
             ServiceError::QuotaExceeded { detail, .. } => {
                 Self::page(StatusCode::TOO_MANY_REQUESTS, detail)
             }
-            ServiceError::Store(error) => Self::Internal(error.to_string()),
+            ServiceError::Store(error) => match error.refused_value() {
+                Some(reason) => Self::page(StatusCode::BAD_REQUEST, reason),
+                None => Self::Internal(error.to_string()),
+            },
             ServiceError::Internal(message) => Self::Internal(message),
         }
     }

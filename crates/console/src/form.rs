@@ -49,6 +49,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                 .map_err(|_| ConsoleError::bad_request("the form could not be read"))?;
             check_csrf(&req, &pairs)?;
+            // No stored text may hold a NUL character (PostgreSQL refuses it).
+            if pairs
+                .iter()
+                .any(|(name, value)| name.contains('\0') || value.contains('\0'))
+            {
+                return Err(ConsoleError::bad_request(
+                    "the form must not contain NUL characters",
+                ));
+            }
             serde_urlencoded::from_bytes::<T>(&bytes)
                 .map(Form)
                 .map_err(|error| {

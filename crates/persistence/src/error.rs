@@ -27,3 +27,27 @@ pub enum PersistenceError {
     #[error("database did not answer within {0:?}")]
     Timeout(std::time::Duration),
 }
+
+impl PersistenceError {
+    /// Why the database refused a value it was given, when the value itself is
+    /// the reason (it came from a caller, so the caller hears a 4xx, not a 500):
+    /// text holding a NUL character, or a time beyond the database's range.
+    /// SQLite stores both; PostgreSQL refuses them.
+    pub fn refused_value(&self) -> Option<&'static str> {
+        let database_error = match self {
+            Self::Connect(sqlx::Error::Database(error)) => error,
+            Self::Query(
+                sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(error)))
+                | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(error))),
+            ) => error,
+            _ => return None,
+        };
+        // SQLSTATE 22021 character_not_in_repertoire (a NUL in text), 22P05
+        // untranslatable_character, 22008 datetime_field_overflow.
+        match database_error.code().as_deref() {
+            Some("22021" | "22P05") => Some("text must not contain NUL (\\u0000) characters"),
+            Some("22008") => Some("a time is outside the range the database can store"),
+            _ => None,
+        }
+    }
+}

@@ -109,7 +109,10 @@ impl From<ServiceError> for ApiError {
                 current: Some(current),
                 retry_after: None,
             },
-            ServiceError::Store(error) => ApiError::internal(error),
+            ServiceError::Store(error) => match error.refused_value() {
+                Some(reason) => ApiError::BadRequest(reason.to_owned()),
+                None => ApiError::internal(error),
+            },
             ServiceError::Internal(message) => ApiError::internal(std::io::Error::other(message)),
         }
     }

@@ -643,6 +643,9 @@ fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
     )
 }
 
+/// 9999-12-31T23:59:59Z, the last second a cursor may name.
+const LAST_CURSOR_SECOND: i64 = 253_402_300_799;
+
 pub(crate) fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>> {
     let Some(raw) = raw else {
         return Ok(None);
@@ -653,6 +656,11 @@ pub(crate) fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>> {
         return Err(invalid());
     };
     let seconds: i64 = seconds.parse().map_err(|_| invalid())?;
+    // Our cursors name rows written since 1970; a time outside what every
+    // database stores (PostgreSQL's range ends before chrono's) is not ours.
+    if !(0..=LAST_CURSOR_SECOND).contains(&seconds) {
+        return Err(invalid());
+    }
     let nanos: u32 = nanos.parse().map_err(|_| invalid())?;
     let created_at = DateTime::from_timestamp(seconds, nanos).ok_or_else(invalid)?;
     let id = Uuid::try_parse(id).map_err(|_| invalid())?;
@@ -699,6 +707,10 @@ mod tests {
             "1.2",
             "1.2.3",
             "a.0.00000000000000000000000000000000",
+            // Times chrono holds but PostgreSQL does not.
+            "-8000000000000.0.00000000000000000000000000000000",
+            "-1.0.00000000000000000000000000000000",
+            "253402300800.0.00000000000000000000000000000000",
         ] {
             assert!(decode_cursor(Some(bad)).is_err(), "{bad}");
         }
