@@ -804,6 +804,30 @@ async fn email_token_requests_are_throttled_per_email_known_or_not() {
 // ---------------------------------------------------------------------------
 // Races: the same thing asked twice at once.
 
+/// Wrong passwords sent together cannot outrun the limit: each attempt is on
+/// record before it is checked, so a burst gets no more than the ten tries of a
+/// sequence (were each counted first, all would pass while the hashes ran).
+#[tokio::test]
+async fn a_burst_of_failed_logins_gets_no_more_tries_than_the_limit() {
+    let app = spawn_app().await;
+    let user = app.register_user().await;
+    let attempts = (0..30).map(|_| app.login(&user.email, "wrong password"));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect();
+    let tried = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        tried <= 10,
+        "{tried} wrong passwords were tried: {statuses:?}"
+    );
+}
+
 #[tokio::test]
 async fn concurrent_registrations_of_one_email_or_slug_give_one_201_and_one_409() {
     let app = spawn_app().await;

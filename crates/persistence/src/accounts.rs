@@ -284,21 +284,36 @@ pub async fn consume_email_token(
     Ok((result.rows_affected == 1).then_some(token.user_id))
 }
 
-/// Records a failed attempt (`scope` such as `login_email`, `login_ip`).
+/// Records an attempt that counts against a limit (`scope` such as
+/// `login_email`, `login_ip`) and returns its id.
 pub async fn record_auth_failure(
     db: &impl ConnectionTrait,
     scope: &str,
     subject: &str,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
     auth_failure::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         scope: Set(scope.to_owned()),
         subject: Set(subject.to_owned()),
         created_at: Set(now),
     }
     .insert(db)
     .await?;
+    Ok(id)
+}
+
+/// Takes back attempts recorded by [`record_auth_failure`] that turned out not
+/// to count (refused before they were tried, or successful).
+pub async fn forget_auth_failures(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    auth_failure::Entity::delete_many()
+        .filter(auth_failure::Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -318,17 +318,24 @@ async fn start_session(
     ))
 }
 
-async fn throttle(
+/// Puts an attempt on record, then counts the window's attempts with it: over
+/// `max` before this one, it is taken back and refused with the time until the
+/// oldest leaves the window. Recording before counting is what makes attempts
+/// arriving together see each other: had each counted first, a burst would all
+/// pass the check before any of its failures was written.
+async fn admit(
     state: &AppState,
     scope: &str,
     subject: &str,
     max: u64,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Uuid> {
+    let db = state.database.conn();
+    let attempt = accounts::record_auth_failure(db, scope, subject, now).await?;
     let window = state.identity.failure_window;
-    let (count, oldest) =
-        accounts::recent_auth_failures(state.database.conn(), scope, subject, now - window).await?;
-    if count >= max {
+    let (count, oldest) = accounts::recent_auth_failures(db, scope, subject, now - window).await?;
+    if count > max {
+        accounts::forget_auth_failures(db, &[attempt]).await?;
         let retry_after = oldest
             .map(|oldest| (oldest + window - now).num_seconds().max(1))
             .unwrap_or(1);
@@ -336,7 +343,7 @@ async fn throttle(
             retry_after: u64::try_from(retry_after).unwrap_or(1),
         });
     }
-    Ok(())
+    Ok(attempt)
 }
 
 /// Signs in with email and password. Unknown email and wrong password answer the
@@ -351,7 +358,8 @@ pub async fn login(
     let now = Utc::now();
     let normalized = email.trim().to_lowercase();
     let ip = meta.ip.clone().unwrap_or_default();
-    throttle(
+    // Both attempts count as failures until the password is verified.
+    let by_email = admit(
         state,
         "login_email",
         &normalized,
@@ -359,14 +367,21 @@ pub async fn login(
         now,
     )
     .await?;
-    throttle(
+    let by_ip = match admit(
         state,
         "login_ip",
         &ip,
         state.identity.max_failed_logins_per_ip,
         now,
     )
-    .await?;
+    .await
+    {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            accounts::forget_auth_failures(state.database.conn(), &[by_email]).await?;
+            return Err(refused);
+        }
+    };
 
     let user = accounts::find_user_by_email(state.database.conn(), &normalized).await?;
     // Why a login failed, for the audit log only (the caller always gets the same 401).
@@ -394,9 +409,8 @@ pub async fn login(
     let (user, needs_rehash) = match verified {
         Ok(verified) => verified,
         Err(reason) => {
+            // The attempts stay on record: they were failures.
             let transaction = state.database.begin_write().await?;
-            accounts::record_auth_failure(&transaction, "login_email", &normalized, now).await?;
-            accounts::record_auth_failure(&transaction, "login_ip", &ip, now).await?;
             Entry::for_account(user.as_ref().map(|u| u.id), meta, "auth.login_failed")
                 .metadata(json!({"email": normalized, "reason": reason}))
                 .record(&transaction, now)
@@ -413,6 +427,7 @@ pub async fn login(
     };
     let transaction = state.database.begin_write().await?;
     accounts::clear_auth_failures(&transaction, "login_email", &normalized).await?;
+    accounts::forget_auth_failures(&transaction, &[by_ip]).await?;
     if let Some(hash) = new_hash {
         accounts::set_password_hash(&transaction, user.id, hash, now).await?;
     }
@@ -543,7 +558,9 @@ async fn send_email_token(
     let now = Utc::now();
     let normalized = email.trim().to_lowercase();
     let scope = format!("{purpose}_request");
-    throttle(
+    // Every request counts against the window, known email or not, so the limit
+    // reveals nothing either.
+    admit(
         state,
         &scope,
         &normalized,
@@ -558,9 +575,6 @@ async fn send_email_token(
     };
     let user = accounts::find_user_by_email(state.database.conn(), &normalized).await?;
     let transaction = state.database.begin_write().await?;
-    // Every request counts against the window, known email or not, so the limit
-    // reveals nothing either.
-    accounts::record_auth_failure(&transaction, &scope, &normalized, now).await?;
     let recipient = user.as_ref().filter(|u| u.disabled_at.is_none());
     Entry::for_account(user.as_ref().map(|u| u.id), meta, action)
         .metadata(json!({"email": normalized, "sent": recipient.is_some()}))
