@@ -874,10 +874,23 @@ async fn a_target_resolving_to_loopback_is_refused_at_execution_time() {
 
 #[tokio::test]
 async fn an_execution_of_a_dead_node_is_rescued_as_the_next_attempt() {
+    rescued_after_its_node_died(2).await;
+}
+
+/// Even the last attempt a job allows is handed on when its node dies: the
+/// request may never have been sent, and a crash must not lose the occurrence.
+#[tokio::test]
+async fn a_dead_nodes_last_allowed_attempt_is_handed_on_all_the_same() {
+    rescued_after_its_node_died(1).await;
+}
+
+/// A once-job whose first attempt is running when its engine is killed; another
+/// engine rescues it as attempt 2, which succeeds.
+async fn rescued_after_its_node_died(max_attempts: i32) {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(1))).await;
     let mut spec = JobSpec::once(Utc::now(), &server.uri());
-    spec.max_attempts = 2;
+    spec.max_attempts = max_attempts;
     let job = fixture.insert_job(spec).await;
     let doomed = start(&fixture, fixture.config());
     assert!(

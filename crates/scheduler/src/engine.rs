@@ -1339,7 +1339,12 @@ impl Inner {
         )
         .await?;
         for claim in &taken {
-            self.after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), false)
+            // A node's death is not the target's failure: a lost attempt is handed
+            // on even when it was the last the job allows (it may never have been
+            // sent), but only once past the limit, so that a run that kills every
+            // node taking it cannot go round for ever.
+            let handed_on = claim.execution.attempt <= claim.job.retry_max_attempts;
+            self.after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), handed_on)
                 .await?;
         }
         transaction.commit().await?;
