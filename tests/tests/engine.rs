@@ -11,8 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use punctual_scheduler::{Engine, EngineConfig, OffsetClock};
+use punctual_scheduler::{Clock as _, Engine, EngineConfig, OffsetClock};
 use punctual_tests::engine::{eventually, EngineFixture, JobSpec};
+use sea_orm::EntityTrait as _;
 use sha2::Sha256;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -432,6 +433,74 @@ async fn a_controllable_clock_drives_missed_runs() {
         next > Utc::now() + chrono::Duration::hours(2),
         "next run computed from the clock's now"
     );
+}
+
+/// A receiver that takes the engines' clock nearly two minutes ahead as each
+/// notification arrives (as a slow receiver would, batch after batch) and
+/// answers two seconds later.
+struct SlowReceiver(Arc<OffsetClock>);
+
+impl wiremock::Respond for SlowReceiver {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0.advance(chrono::Duration::seconds(115));
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(2))
+    }
+}
+
+/// A webhook notification is never sent by a node whose claim on it could
+/// expire before the receiver answers: another node would claim it and send it
+/// again.
+#[tokio::test]
+async fn two_nodes_never_send_one_webhook_notification_twice() {
+    let fixture = EngineFixture::new().await;
+    let clock = Arc::new(OffsetClock::new());
+    let receiver = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(SlowReceiver(clock.clone()))
+        .mount(&receiver)
+        .await;
+    let url = format!("{}/hook", receiver.uri());
+    for n in 0..2 {
+        punctual_persistence::notifications::enqueue_webhook(
+            fixture.database.conn(),
+            fixture.organization_id,
+            &url,
+            &format!("{{\"n\": {n}}}"),
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    }
+    let nodes: Vec<_> = (0..2)
+        .map(|_| {
+            Engine::new(fixture.database.clone(), fixture.config())
+                .unwrap()
+                .with_clock(clock.clone())
+                .start(None)
+        })
+        .collect();
+    let sent = || async {
+        let rows = punctual_persistence::entities::webhook_outbox::Entity::find()
+            .all(fixture.database.conn())
+            .await
+            .unwrap();
+        rows.iter().all(|row| row.sent_at.is_some())
+    };
+    assert!(eventually(Duration::from_secs(30), sent).await);
+    for node in nodes {
+        node.shutdown().await;
+    }
+    let mut ids: Vec<String> = receiver
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!((before, ids.len()), (2, 2), "each notification sent once");
 }
 
 #[tokio::test]

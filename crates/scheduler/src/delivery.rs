@@ -178,7 +178,9 @@ impl Deliverer {
                     ..failed(String::new())
                 }
             }
-            Err(error) => return failed(error_chain(&error)),
+            // Without the URL, which reqwest's message repeats: a webhook's path may
+            // carry its token, and this text goes to the log and the outbox.
+            Err(error) => return failed(error_chain(&error.without_url())),
         };
         let code = response.status();
         let retry_after = if code.as_u16() == 429 || code.as_u16() == 503 {
@@ -345,6 +347,42 @@ mod tests {
         assert_eq!(remembered(&deliverer), 1);
         let open = Deliverer::new(true, 1024, 4).expect("client");
         assert!(open.checked_target("http://127.0.0.1:9/x").is_ok());
+    }
+
+    /// A failure's text never repeats the URL, whose path may be a token.
+    #[tokio::test]
+    #[allow(clippy::expect_used)]
+    async fn failures_do_not_name_the_url() {
+        let keys = SigningKeys::new(&[]);
+        let delivery = |url| Delivery {
+            message_id: "msg".to_owned(),
+            url,
+            method: "POST",
+            headers_json: "{}",
+            body: None,
+            timeout: Duration::from_secs(5),
+            signing_keys: &keys,
+            now: Utc::now(),
+        };
+        // Refused connection (nothing listens on the port bound and dropped).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let open = Deliverer::new(true, 1024, 4).expect("client");
+        let refused = format!("http://127.0.0.1:{port}/T01/secret-token");
+        // A name resolving to a blocked address, refused by the resolver.
+        let closed = Deliverer::new(false, 1024, 4).expect("client");
+        for (deliverer, url) in [
+            (&open, refused.as_str()),
+            (&closed, "http://localhost:9/T01/secret-token"),
+        ] {
+            let result = deliverer.deliver(&delivery(url)).await;
+            let error = result.error.expect("a failure");
+            assert!(!error.contains("secret-token"), "{error}");
+            assert!(!error.is_empty());
+        }
     }
 
     #[test]

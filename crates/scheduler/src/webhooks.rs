@@ -55,12 +55,25 @@ async fn send_batch(inner: &Inner) -> Result<usize, EngineError> {
             .await?;
     let count = claimed.len();
     for notification in claimed {
+        // Past this point another node may claim the message again while we are
+        // still waiting on the receiver, and it would go out twice: leave it (and
+        // the rest) for whoever claims them once the claim has expired.
+        if inner.clock.now() + send_allowance() >= lock_until {
+            tracing::debug!(notification_id = %notification.id, "claim nearly expired; left for later");
+            break;
+        }
         // Instrumented, not entered: an entered span would stay on this thread
         // across the awaits and label whatever else runs there meanwhile.
         let span = tracing::info_span!("webhook_notification", notification_id = %notification.id, org_id = %notification.organization_id);
         send_one(inner, notification, now).instrument(span).await?;
     }
     Ok(count)
+}
+
+/// The longest a send and its record may take: the request's timeout and a
+/// second to write the outcome.
+fn send_allowance() -> chrono::Duration {
+    chrono::Duration::from_std(TIMEOUT + Duration::from_secs(1)).unwrap_or(chrono::Duration::MAX)
 }
 
 /// Sends one claimed notification and records how it went.
