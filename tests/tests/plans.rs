@@ -11,11 +11,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use punctual_domain::PlanLimits;
-use punctual_persistence::entities::{audit_event, execution};
+use punctual_domain::{PlanLimits, UsagePeriod};
+use punctual_persistence::entities::{audit_event, execution, organization};
+use punctual_persistence::quota;
+use punctual_persistence::sea_orm::sea_query::Expr;
 use punctual_persistence::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
 };
+use punctual_scheduler::{Clock as _, Engine, EngineConfig, OffsetClock};
 use punctual_tests::engine::{eventually, EngineFixture, JobSpec};
 use punctual_tests::smtp::SmtpSink;
 use punctual_tests::{problem, spawn_app_with, TestApp, TestOrg, TestUser};
@@ -354,6 +357,121 @@ async fn the_quota_boundary_runs_the_nth_skips_the_next_and_notifies_once() {
     );
 }
 
+/// Engine settings holding the fixture's organization to a free plan that
+/// allows `executions_per_month`.
+fn with_free_plan(fixture: &EngineFixture, executions_per_month: u64) -> EngineConfig {
+    let mut limits = plan(10, executions_per_month);
+    limits.min_interval_seconds = 1;
+    EngineConfig {
+        plans: std::sync::Arc::new(std::collections::BTreeMap::from([(
+            "free".to_owned(),
+            limits,
+        )])),
+        ..fixture.config()
+    }
+}
+
+async fn set_plan(fixture: &EngineFixture, plan: &str) {
+    organization::Entity::update_many()
+        .col_expr(organization::Column::Plan, Expr::value(plan))
+        .filter(organization::Column::Id.eq(fixture.organization_id))
+        .exec(fixture.database.conn())
+        .await
+        .unwrap();
+}
+
+/// The engine holds an organization whose plan is no longer configured (renamed
+/// or removed) to the free plan's quota, as the API holds it to its limits; it
+/// used to let every execution through.
+#[tokio::test]
+async fn an_organization_on_a_plan_no_longer_configured_gets_the_free_quota() {
+    let fixture = EngineFixture::new().await;
+    set_plan(&fixture, "retired").await;
+    let target = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let job = fixture
+        .insert_job(JobSpec::cron("* * * * * *", &target.uri()))
+        .await;
+    let engine = Engine::new(fixture.database.clone(), with_free_plan(&fixture, 2))
+        .unwrap()
+        .start(None);
+    let count = |status: &'static str| {
+        let fixture = &fixture;
+        async move {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .filter(|e| e.status == status)
+                .count()
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            count("success").await >= 2 && count("skipped").await >= 2
+        })
+        .await
+    );
+    engine.shutdown().await;
+    assert_eq!(count("success").await, 2);
+    assert_eq!(target.received_requests().await.unwrap().len(), 2);
+}
+
+/// An occurrence claimed ahead of the first instant of a month counts in the
+/// new month: a used-up quota ending with the old month does not skip it.
+#[tokio::test]
+async fn an_occurrence_claimed_ahead_of_a_new_month_counts_in_the_new_month() {
+    let fixture = EngineFixture::new().await;
+    let target = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    // The engine's clock three seconds before the next month starts.
+    let new_month = UsagePeriod::containing(Utc::now()).end;
+    let clock = std::sync::Arc::new(OffsetClock::new());
+    clock.advance(new_month - chrono::Duration::seconds(3) - Utc::now());
+    let old_month = UsagePeriod::containing(clock.now()).key();
+    assert_ne!(old_month, UsagePeriod::containing(new_month).key());
+    quota::consume_executions(
+        fixture.database.conn(),
+        fixture.organization_id,
+        &old_month,
+        1,
+        1,
+    )
+    .await
+    .unwrap();
+    let job = fixture
+        .insert_job(JobSpec::once(new_month, &target.uri()))
+        .await;
+    let engine = Engine::new(fixture.database.clone(), with_free_plan(&fixture, 1))
+        .unwrap()
+        .with_clock(clock.clone())
+        .start(None);
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .any(|e| e.finished_at.is_some())
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions[0].status, "success", "{:?}", executions[0].error);
+    assert!(
+        executions[0].started_at.unwrap() >= new_month,
+        "it started in the new month"
+    );
+    assert_eq!(target.received_requests().await.unwrap().len(), 1);
+}
+
 fn verify_signature(secret: &str, headers: &wiremock::http::HeaderMap, body: &[u8]) -> bool {
     let get = |name: &str| {
         headers
@@ -509,16 +627,16 @@ async fn notification_settings_are_validated_and_admin_only() {
     assert_eq!(fields, vec!["emails[0]", "webhook_url"]);
 }
 
-#[tokio::test]
-async fn pruning_removes_only_what_is_past_retention() {
-    let fixture = EngineFixture::new().await;
-    let server = MockServer::start().await;
-    let job = fixture
-        .insert_job(JobSpec::cron("0 0 1 1 *", &server.uri()))
-        .await;
-    let now = Utc::now();
-    // Pending rows wait a day so the engine leaves them alone during the test.
-    let row = |age_days: i64, status: &str| execution::ActiveModel {
+/// An execution of `job` created `age_days` before `now`. Pending ones wait a
+/// day, so that an engine leaves them alone during a test.
+fn aged_execution(
+    fixture: &EngineFixture,
+    job: uuid::Uuid,
+    now: chrono::DateTime<Utc>,
+    age_days: i64,
+    status: &str,
+) -> execution::ActiveModel {
+    execution::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         organization_id: Set(fixture.organization_id),
         job_id: Set(job),
@@ -539,7 +657,62 @@ async fn pruning_removes_only_what_is_past_retention() {
         node_id: Set(None),
         lease_expires_at: Set(None),
         created_at: Set(now - chrono::Duration::days(age_days)),
+    }
+}
+
+/// An organization whose plan is no longer configured keeps what the free plan
+/// keeps; its history was never pruned.
+#[tokio::test]
+async fn an_organization_on_a_plan_no_longer_configured_keeps_the_free_retention() {
+    let fixture = EngineFixture::new().await;
+    set_plan(&fixture, "retired").await;
+    let job = fixture
+        .insert_job(JobSpec::cron("0 0 1 1 *", "http://127.0.0.1:9/"))
+        .await;
+    let now = Utc::now();
+    let db = fixture.database.conn();
+    let expired = aged_execution(&fixture, job, now, 30, "success")
+        .insert(db)
+        .await
+        .unwrap()
+        .id;
+    let recent = aged_execution(&fixture, job, now, 6, "failed")
+        .insert(db)
+        .await
+        .unwrap()
+        .id;
+    let config = EngineConfig {
+        retention_interval: Duration::from_millis(200),
+        ..with_free_plan(&fixture, 1_000)
     };
+    let engine = Engine::new(fixture.database.clone(), config)
+        .unwrap()
+        .start(None);
+    let pruned = || async {
+        execution::Entity::find_by_id(expired)
+            .one(db)
+            .await
+            .unwrap()
+            .is_none()
+    };
+    assert!(eventually(Duration::from_secs(10), pruned).await);
+    engine.shutdown().await;
+    assert!(execution::Entity::find_by_id(recent)
+        .one(db)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn pruning_removes_only_what_is_past_retention() {
+    let fixture = EngineFixture::new().await;
+    let server = MockServer::start().await;
+    let job = fixture
+        .insert_job(JobSpec::cron("0 0 1 1 *", &server.uri()))
+        .await;
+    let now = Utc::now();
+    let row = |age_days: i64, status: &str| aged_execution(&fixture, job, now, age_days, status);
     let mut expired = Vec::new();
     for age in [8, 9, 30] {
         expired.push(

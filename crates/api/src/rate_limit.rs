@@ -181,7 +181,7 @@ impl RateLimits {
     fn plan_rate(&self, plan: &str) -> Option<NonZeroU32> {
         self.plan_rates
             .get(plan)
-            .or_else(|| self.plan_rates.get("free"))
+            .or_else(|| self.plan_rates.get(punctual_domain::FALLBACK_PLAN))
             .copied()
     }
 

@@ -45,7 +45,7 @@ pub use execution::{ExecutionStatus, ExecutionTrigger};
 pub use http_target::{is_blocked_ip, Headers, HttpMethod, TargetUrl};
 pub use job::{CatchUpGrace, HttpTarget, JobKey, JobName, JobSpec, RequestBody};
 pub use job_policy::{ConcurrencyPolicy, MissedRunPolicy, RetryPolicy, TimeoutMs, MAX_TIMEOUT_MS};
-pub use plan::{PlanLimits, UsagePeriod};
+pub use plan::{limits_for, PlanLimits, UsagePeriod, FALLBACK_PLAN};
 pub use role::Role;
 pub use schedule::{CronSchedule, Schedule, Timezone, MIN_INTERVAL_SAMPLE};
 pub use slug::Slug;

@@ -1,6 +1,8 @@
 //! Plans: what an organization may use. Plans are configuration (`[plans.<name>]`),
 //! not code; these are the limits each one sets.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,19 @@ pub struct PlanLimits {
     pub retention_days: u32,
     /// API requests per second per API key or user.
     pub api_requests_per_second: u32,
+}
+
+/// The plan whose limits apply to an organization whose own plan is no longer
+/// configured (renamed or removed): never no limits at all.
+pub const FALLBACK_PLAN: &str = "free";
+
+/// The limits that apply to an organization on `plan`: that plan's, or the
+/// [`FALLBACK_PLAN`]'s when `plan` is not among `plans`.
+pub fn limits_for<'a>(
+    plans: &'a BTreeMap<String, PlanLimits>,
+    plan: &str,
+) -> Option<&'a PlanLimits> {
+    plans.get(plan).or_else(|| plans.get(FALLBACK_PLAN))
 }
 
 /// A usage period: one calendar month in UTC.
@@ -60,6 +75,27 @@ fn month_start(year: i32, month: u32) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unconfigured_plan_gets_the_free_plans_limits() {
+        let limits = |executions_per_month| PlanLimits {
+            max_jobs: 1,
+            min_interval_seconds: 60,
+            max_timeout_ms: 1_000,
+            max_retry_attempts: 1,
+            executions_per_month,
+            retention_days: 1,
+            api_requests_per_second: 1,
+        };
+        let mut plans = BTreeMap::from([
+            ("free".to_owned(), limits(10)),
+            ("pro".to_owned(), limits(1_000)),
+        ]);
+        assert_eq!(limits_for(&plans, "pro"), Some(&limits(1_000)));
+        assert_eq!(limits_for(&plans, "retired"), Some(&limits(10)));
+        plans.remove("free");
+        assert_eq!(limits_for(&plans, "retired"), None);
+    }
 
     #[test]
     fn periods_are_calendar_months_in_utc() {

@@ -23,6 +23,20 @@ pub async fn organizations_on_plan(
         .collect())
 }
 
+/// Organizations on none of `plans` (their plan is no longer configured).
+pub async fn organizations_on_other_plans(
+    db: &impl ConnectionTrait,
+    plans: &[&str],
+) -> Result<Vec<Uuid>, PersistenceError> {
+    Ok(organization::Entity::find()
+        .filter(organization::Column::Plan.is_not_in(plans.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| o.id)
+        .collect())
+}
+
 /// Deletes up to `batch` finished executions of `org` created before `cutoff`;
 /// returns how many went. Pending and running executions are never pruned.
 pub async fn prune_executions(

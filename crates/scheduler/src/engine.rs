@@ -713,34 +713,50 @@ impl Inner {
             .collect();
         orgs.sort();
         orgs.dedup();
-        let plans = store::organization_plans(db, &orgs).await?;
-        let period = UsagePeriod::containing(now).key();
-        let mut granted: HashMap<Uuid, u64> = HashMap::new();
-        for (org, plan) in plans {
-            let wanted = claimed
-                .iter()
-                .filter(|c| c.execution.organization_id == org)
-                .count() as u64;
-            let allowed = match self.config.plans.get(&plan) {
+        let plans: HashMap<Uuid, String> = store::organization_plans(db, &orgs)
+            .await?
+            .into_iter()
+            .collect();
+        // Counted in the month an execution starts: one claimed ahead of the
+        // first instant of a month belongs to the new month.
+        let period_of = |claim: &ClaimedExecution| {
+            UsagePeriod::containing(claim.execution.run_after.max(now)).key()
+        };
+        let mut wanted: BTreeMap<(Uuid, String), u64> = BTreeMap::new();
+        for claim in &claimed {
+            *wanted
+                .entry((claim.execution.organization_id, period_of(claim)))
+                .or_insert(0) += 1;
+        }
+        let mut granted: HashMap<(Uuid, String), u64> = HashMap::new();
+        for ((org, period), wanted) in wanted {
+            // An organization deleted meanwhile is granted nothing.
+            let Some(plan) = plans.get(&org) else {
+                continue;
+            };
+            let allowed = match punctual_domain::limits_for(&self.config.plans, plan) {
                 Some(limits) => {
                     quota::consume_executions(db, org, &period, wanted, limits.executions_per_month)
                         .await?
                 }
                 None => wanted,
             };
-            granted.insert(org, allowed);
+            granted.insert((org, period), allowed);
         }
         let mut runnable = Vec::with_capacity(claimed.len());
         let mut over: Vec<Uuid> = Vec::new();
-        let mut over_orgs: Vec<Uuid> = Vec::new();
+        let mut over_orgs: Vec<(Uuid, String)> = Vec::new();
         for claim in claimed {
-            let left = granted.entry(claim.execution.organization_id).or_insert(0);
+            let period = period_of(&claim);
+            let left = granted
+                .entry((claim.execution.organization_id, period.clone()))
+                .or_insert(0);
             if *left > 0 {
                 *left -= 1;
                 runnable.push(claim);
             } else {
                 over.push(claim.execution.id);
-                over_orgs.push(claim.execution.organization_id);
+                over_orgs.push((claim.execution.organization_id, period));
             }
         }
         if !over.is_empty() {
@@ -755,7 +771,7 @@ impl Inner {
                 .increment(over.len() as u64);
             over_orgs.sort();
             over_orgs.dedup();
-            for org in over_orgs {
+            for (org, period) in over_orgs {
                 if quota::mark_quota_notified(db, org, &period, now).await? {
                     let detail = "Your organization used all the executions its plan allows this month; further runs are skipped until the next period or a plan change.";
                     notify(
@@ -1375,10 +1391,23 @@ impl Inner {
         let db = self.database.conn();
         let batch = self.config.retention_batch;
         let mut pruned = 0;
+        let configured: Vec<&str> = self.config.plans.keys().map(String::as_str).collect();
+        let mut groups = Vec::with_capacity(configured.len() + 1);
         for (plan, limits) in self.config.plans.iter() {
+            groups.push((retention::organizations_on_plan(db, plan).await?, limits));
+        }
+        // Organizations on a plan no longer configured keep what the fallback
+        // plan keeps, as they are limited by it.
+        if let Some(fallback) = self.config.plans.get(punctual_domain::FALLBACK_PLAN) {
+            groups.push((
+                retention::organizations_on_other_plans(db, &configured).await?,
+                fallback,
+            ));
+        }
+        for (organizations, limits) in groups {
             let cutoff =
                 self.clock.now() - chrono::Duration::days(i64::from(limits.retention_days));
-            for org in retention::organizations_on_plan(db, plan).await? {
+            for org in organizations {
                 pruned += in_batches(stop, batch, || {
                     retention::prune_executions(db, org, cutoff, batch)
                 })

@@ -14,10 +14,7 @@ use crate::state::AppState;
 
 /// The limits of `org`'s plan (the free plan's when its plan is not configured).
 pub fn limits_of<'a>(state: &'a AppState, org: &organization::Model) -> Option<&'a PlanLimits> {
-    state
-        .plans
-        .get(&org.plan)
-        .or_else(|| state.plans.get("free"))
+    punctual_domain::limits_for(&state.plans, &org.plan)
 }
 
 fn too_many_jobs(org: &organization::Model, limits: &PlanLimits, current: u64) -> ServiceError {
