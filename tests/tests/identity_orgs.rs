@@ -1146,3 +1146,31 @@ async fn concurrent_creations_of_one_slug_give_one_201_and_one_409() {
         assert_eq!(statuses, [201, 409], "round {round}");
     }
 }
+
+/// Rotations asked at once (a double click) leave one secret without an end:
+/// each rotation holds the organization while it expires the current secret
+/// and adds the next, so the second sees the first's.
+#[tokio::test]
+async fn concurrent_rotations_leave_one_current_signing_secret() {
+    use punctual_persistence::entities::signing_secret;
+    use punctual_persistence::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = spawn_app().await;
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    let path = format!("/api/v1/orgs/{}/signing-secret/rotate", org.slug);
+    let rotate = || app.call(Method::POST, &path, Some(&owner.access_token), None);
+    for round in 0..8 {
+        let (a, b) = tokio::join!(rotate(), rotate());
+        let statuses = (a.status().as_u16(), b.status().as_u16());
+        assert_eq!(statuses, (200, 200), "round {round}");
+        let current = signing_secret::Entity::find()
+            .filter(
+                signing_secret::Column::OrganizationId.eq(org.id.parse::<uuid::Uuid>().unwrap()),
+            )
+            .filter(signing_secret::Column::ExpiresAt.is_null())
+            .count(app.database.conn())
+            .await
+            .unwrap();
+        assert_eq!(current, 1, "round {round}");
+    }
+}

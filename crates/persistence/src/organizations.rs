@@ -442,6 +442,9 @@ pub async fn insert_signing_secret(
 }
 
 /// Rotates: every current secret expires at `old_expires_at`, the new one is added.
+/// The organization's row is held first (`db` should be a transaction), so that
+/// a rotation running at the same time expires this one's new secret instead of
+/// missing it and leaving two without an end.
 pub async fn rotate_signing_secret(
     db: &impl ConnectionTrait,
     org: Uuid,
@@ -449,6 +452,7 @@ pub async fn rotate_signing_secret(
     now: DateTime<Utc>,
     old_expires_at: DateTime<Utc>,
 ) -> Result<()> {
+    lock_organization(db, org).await?;
     signing_secret::Entity::update_many()
         .col_expr(
             signing_secret::Column::ExpiresAt,
