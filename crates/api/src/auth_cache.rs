@@ -32,7 +32,15 @@ pub struct CachedKey {
 /// Recently authenticated API keys, by public id.
 #[derive(Debug, Default)]
 pub struct ApiKeyCache {
-    entries: Mutex<HashMap<String, (Instant, CachedKey)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_public_id: HashMap<String, (Instant, CachedKey)>,
+    /// When something was last forgotten: a key read before then may be what
+    /// was forgotten, and is not put back.
+    forgotten_at: Option<Instant>,
 }
 
 impl ApiKeyCache {
@@ -44,28 +52,38 @@ impl ApiKeyCache {
     /// The key with this public id, if read within the TTL.
     pub fn get(&self, public_id: &str) -> Option<CachedKey> {
         let entries = self.entries.lock().ok()?;
-        let (at, cached) = entries.get(public_id)?;
+        let (at, cached) = entries.by_public_id.get(public_id)?;
         (at.elapsed() < API_KEY_CACHE_TTL).then(|| cached.clone())
     }
 
-    /// Remembers a live key just read.
-    pub fn put(&self, public_id: &str, cached: CachedKey) {
+    /// Remembers a live key read from the database from `read_at` on, unless a
+    /// key or an organization was forgotten since: the read may have raced a
+    /// revocation or a suspension that had not committed yet, and putting it
+    /// back would undo the forgetting for the whole TTL.
+    pub fn put(&self, public_id: &str, cached: CachedKey, read_at: Instant) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < API_KEY_CACHE_TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+        if entries
+            .forgotten_at
+            .is_some_and(|forgotten| forgotten >= read_at)
+        {
+            return;
+        }
+        let keys = &mut entries.by_public_id;
+        if keys.len() >= MAX_ENTRIES {
+            keys.retain(|_, (at, _)| at.elapsed() < API_KEY_CACHE_TTL);
+            if keys.len() >= MAX_ENTRIES {
+                keys.clear();
             }
         }
-        entries.insert(public_id.to_owned(), (Instant::now(), cached));
+        keys.insert(public_id.to_owned(), (Instant::now(), cached));
     }
 
     /// Notes that the key's `last_used_at` was written.
     pub fn touched(&self, public_id: &str, at: DateTime<Utc>) {
         if let Ok(mut entries) = self.entries.lock() {
-            if let Some((_, cached)) = entries.get_mut(public_id) {
+            if let Some((_, cached)) = entries.by_public_id.get_mut(public_id) {
                 cached.key.last_used_at = Some(at);
             }
         }
@@ -73,15 +91,76 @@ impl ApiKeyCache {
 
     /// Forgets a key (revoked).
     pub fn forget_key(&self, key_id: Uuid) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, cached)| cached.key.id != key_id);
-        }
+        self.forget(|cached| cached.key.id == key_id);
     }
 
     /// Forgets every key of an organization (suspended, renamed, deleted, plan changed).
     pub fn forget_organization(&self, organization_id: Uuid) {
+        self.forget(|cached| cached.organization.id == organization_id);
+    }
+
+    fn forget(&self, forgotten: impl Fn(&CachedKey) -> bool) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, cached)| cached.organization.id != organization_id);
+            entries
+                .by_public_id
+                .retain(|_, (_, cached)| !forgotten(cached));
+            entries.forgotten_at = Some(Instant::now());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(organization_id: Uuid) -> CachedKey {
+        let now = Utc::now();
+        CachedKey {
+            key: api_key::Model {
+                id: Uuid::now_v7(),
+                organization_id,
+                public_id: "pub".to_owned(),
+                secret_hash: "hash".to_owned(),
+                name: "ci".to_owned(),
+                role: "admin".to_owned(),
+                created_by: None,
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            organization: organization::Model {
+                id: organization_id,
+                slug: "acme".to_owned(),
+                name: "Acme".to_owned(),
+                plan: "free".to_owned(),
+                suspended_at: None,
+                job_count: 0,
+                created_at: now,
+                updated_at: now,
+            },
+        }
+    }
+
+    /// A key read while its revocation (or its organization's suspension)
+    /// committed is not put back after the forgetting; one read afterwards is.
+    #[test]
+    fn a_read_that_began_before_a_forget_is_not_put_back() {
+        let cache = ApiKeyCache::new();
+        let organization_id = Uuid::now_v7();
+        let cached = key(organization_id);
+        for forget in [
+            Box::new(|cache: &ApiKeyCache, cached: &CachedKey| cache.forget_key(cached.key.id))
+                as Box<dyn Fn(&ApiKeyCache, &CachedKey)>,
+            Box::new(|cache: &ApiKeyCache, cached: &CachedKey| {
+                cache.forget_organization(cached.organization.id)
+            }),
+        ] {
+            let read_at = Instant::now();
+            forget(&cache, &cached);
+            cache.put("pub", cached.clone(), read_at);
+            assert!(cache.get("pub").is_none());
+            cache.put("pub", cached.clone(), Instant::now());
+            assert!(cache.get("pub").is_some());
         }
     }
 }

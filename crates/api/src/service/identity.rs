@@ -715,6 +715,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
         } = match state.api_keys.get(&parsed.public_id) {
             Some(cached) => cached,
             None => {
+                let read_at = std::time::Instant::now();
                 let conn = state.database.conn();
                 let key = organizations::find_api_key_by_public_id(conn, &parsed.public_id)
                     .await?
@@ -725,7 +726,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
                     .ok_or(ServiceError::Unauthenticated("invalid credentials"))?;
                 let cached = CachedKey { key, organization };
                 // Only live keys are kept: made-up ids cannot fill the cache.
-                state.api_keys.put(&parsed.public_id, cached.clone());
+                state
+                    .api_keys
+                    .put(&parsed.public_id, cached.clone(), read_at);
                 cached
             }
         };
