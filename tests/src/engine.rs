@@ -209,6 +209,17 @@ impl EngineFixture {
             .await
             .expect("query")
     }
+
+    /// Whether an execution of the job has finished, waiting up to `timeout`.
+    pub async fn one_finishes(&self, job_id: Uuid, timeout: Duration) -> bool {
+        eventually(timeout, || async {
+            self.executions(job_id)
+                .await
+                .iter()
+                .any(|e| e.finished_at.is_some())
+        })
+        .await
+    }
 }
 
 /// Polls `check` until it answers true or `timeout` passes; returns the last answer.

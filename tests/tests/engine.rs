@@ -246,16 +246,7 @@ async fn a_slow_target_times_out_and_a_large_body_is_truncated() {
         .await;
     let engine = start(&fixture, fixture.config());
     for job in [slow_job, large_job] {
-        assert!(
-            eventually(Duration::from_secs(15), || async {
-                fixture
-                    .executions(job)
-                    .await
-                    .iter()
-                    .any(|e| e.finished_at.is_some())
-            })
-            .await
-        );
+        assert!(fixture.one_finishes(job, Duration::from_secs(15)).await);
     }
     engine.shutdown().await;
     let timed_out = &fixture.executions(slow_job).await[0];

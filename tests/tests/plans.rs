@@ -452,16 +452,7 @@ async fn an_occurrence_claimed_ahead_of_a_new_month_counts_in_the_new_month() {
         .unwrap()
         .with_clock(clock.clone())
         .start(None);
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            fixture
-                .executions(job)
-                .await
-                .iter()
-                .any(|e| e.finished_at.is_some())
-        })
-        .await
-    );
+    assert!(fixture.one_finishes(job, Duration::from_secs(15)).await);
     engine.shutdown().await;
     let executions = fixture.executions(job).await;
     assert_eq!(executions[0].status, "success", "{:?}", executions[0].error);
