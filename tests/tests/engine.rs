@@ -597,6 +597,51 @@ async fn run_a_once_job(fixture: &EngineFixture, server: &MockServer) -> uuid::U
     job
 }
 
+/// A manual run of a once-job shifts nothing: whether it succeeds or fails for
+/// good, the job still runs at its time (its end used to complete the job).
+#[tokio::test]
+async fn a_manual_run_of_a_once_job_leaves_its_time_in_place() {
+    use punctual_persistence::engine::{insert_execution, NewExecution};
+    let fixture = EngineFixture::new().await;
+    let ok = target(ResponseTemplate::new(200)).await;
+    let broken = target(ResponseTemplate::new(500)).await;
+    let at = Utc::now() + chrono::Duration::hours(1);
+    let mut jobs = Vec::new();
+    for server in [&ok, &broken] {
+        let job = fixture.insert_job(JobSpec::once(at, &server.uri())).await;
+        let now = Utc::now();
+        insert_execution(
+            fixture.database.conn(),
+            NewExecution {
+                job_id: job,
+                organization_id: fixture.organization_id,
+                scheduled_for: now,
+                attempt: 1,
+                trigger: "manual",
+                status: "pending",
+                run_after: now,
+                error: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        jobs.push(job);
+    }
+    let engine = start(&fixture, fixture.config());
+    for job in &jobs {
+        assert!(fixture.one_finishes(*job, Duration::from_secs(10)).await);
+    }
+    engine.shutdown().await;
+    for (job, status) in jobs.iter().zip(["success", "failed"]) {
+        assert_eq!(fixture.executions(*job).await[0].status, status);
+        let stored = fixture.job(*job).await;
+        assert_eq!(stored.completed_at, None, "{status}");
+        let next = stored.next_run_at.expect("still scheduled");
+        assert!((next - at).num_milliseconds().abs() < 1, "{status}: {next}");
+    }
+}
+
 #[tokio::test]
 async fn a_once_job_runs_once_and_completes() {
     let fixture = EngineFixture::new().await;

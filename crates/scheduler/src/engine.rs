@@ -1010,7 +1010,7 @@ impl Inner {
         }
         let once_jobs: Vec<Uuid> = succeeded
             .iter()
-            .filter(|c| c.claim.job.schedule_kind == "once")
+            .filter(|c| finishes_its_job(&c.claim))
             .map(|c| c.claim.execution.job_id)
             .collect();
         store::complete_jobs(&transaction, &once_jobs, finished).await?;
@@ -1147,7 +1147,7 @@ impl Inner {
             .await?;
         }
         self.queued_notifications();
-        if job.schedule_kind == "once" {
+        if finishes_its_job(claim) {
             store::complete_job(db, execution.job_id, now).await?;
         }
         Ok(())
@@ -1232,6 +1232,13 @@ impl Inner {
 }
 
 /// The row an attempt's result becomes.
+/// Whether the end of this execution's occurrence is the end of its job: the
+/// once-job's own occurrence, not a manual run of it (which shifts nothing, so
+/// the job still runs at its time).
+fn finishes_its_job(claim: &ClaimedExecution) -> bool {
+    claim.job.schedule_kind == "once" && claim.job.run_at == Some(claim.execution.scheduled_for)
+}
+
 fn outcome_of(completion: &Completion, finished: DateTime<Utc>) -> AttemptOutcome {
     let result = &completion.result;
     let status = match result.status {
