@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod jobs_support;
+
 use punctual_tests::{invalid_fields, problem, spawn_app_with, unauthorized, TestApp, TestUser};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -91,6 +93,43 @@ async fn the_service_token_and_platform_admins_administer_the_platform() {
         assert_eq!(stats["jobs"], 0, "{who}: {stats}");
         assert!(stats["executions_last_24h"].is_object(), "{who}: {stats}");
     }
+}
+
+/// The overview reports how late the engine runs: the most overdue job and the
+/// lag of the attempts started in the last five minutes.
+#[tokio::test]
+async fn stats_report_the_engine_lag() {
+    use punctual_persistence::entities::execution;
+    use punctual_persistence::sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    let app = app().await;
+    let staff = platform_admin(&app).await;
+    let (owner, org) = jobs_support::owner_with_org(&app).await;
+    let created = jobs_support::create_job(
+        &app,
+        &owner.access_token,
+        &org,
+        &jobs_support::job("lagging"),
+    )
+    .await;
+    let job_id = created["id"].as_str().unwrap();
+    let now = chrono::Utc::now();
+    // Two attempts within the window (lags 10 and 30 ms), one before it.
+    for (seconds_ago, lag) in [(60, 10), (30, 30), (600, 5_000)] {
+        let at = now - chrono::Duration::seconds(seconds_ago);
+        let id = jobs_support::insert_execution(&app, &org, job_id, "success", at).await;
+        execution::Entity::update_many()
+            .col_expr(execution::Column::LagMs, Expr::value(lag))
+            .filter(execution::Column::Id.eq(id))
+            .exec(app.database.conn())
+            .await
+            .unwrap();
+    }
+    let stats = get_json(&app, "/api/v1/admin/stats", Some(&staff.access_token)).await;
+    let lag = &stats["engine_lag"];
+    assert_eq!(lag["overdue_ms"], 0, "{stats}");
+    assert_eq!(lag["last_5_minutes"]["executions"], 2, "{stats}");
+    assert_eq!(lag["last_5_minutes"]["mean_ms"], 20, "{stats}");
+    assert_eq!(lag["last_5_minutes"]["max_ms"], 30, "{stats}");
 }
 
 #[tokio::test]

@@ -51,6 +51,51 @@ pub async fn executions_by_status(
         .collect())
 }
 
+/// The lag of the attempts that started since a moment (start minus due time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecentLag {
+    /// Attempts that started.
+    pub executions: u64,
+    /// Their mean lag, in milliseconds.
+    pub mean_ms: Option<i64>,
+    /// Their largest lag, in milliseconds.
+    pub max_ms: Option<i64>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct LagRow {
+    started: i64,
+    total: Option<i64>,
+    largest: Option<i64>,
+}
+
+/// The lag of the attempts started since `since`, over every organization.
+pub async fn recent_lag(db: &impl ConnectionTrait, since: DateTime<Utc>) -> Result<RecentLag> {
+    // The sum is cast: PostgreSQL sums a bigint column as numeric.
+    let row = execution::Entity::find()
+        .select_only()
+        .column_as(execution::Column::LagMs.count(), "started")
+        .column_as(Expr::cust("CAST(SUM(lag_ms) AS BIGINT)"), "total")
+        .column_as(execution::Column::LagMs.max(), "largest")
+        .filter(execution::Column::StartedAt.gte(since))
+        .filter(execution::Column::LagMs.is_not_null())
+        .into_model::<LagRow>()
+        .one(db)
+        .await?;
+    let Some(row) = row else {
+        return Ok(RecentLag::default());
+    };
+    let executions = u64::try_from(row.started).unwrap_or(0);
+    Ok(RecentLag {
+        executions,
+        mean_ms: row
+            .total
+            .filter(|_| row.started > 0)
+            .map(|total| total / row.started),
+        max_ms: row.largest,
+    })
+}
+
 /// Totals for the admin overview: organizations, users, jobs.
 pub async fn totals(db: &impl ConnectionTrait) -> Result<(u64, u64, u64)> {
     Ok((

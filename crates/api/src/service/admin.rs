@@ -234,6 +234,30 @@ pub struct Stats {
     pub jobs: u64,
     /// Executions created in the last 24 hours, by status.
     pub executions_last_24h: BTreeMap<String, u64>,
+    /// How late the engine runs.
+    pub engine_lag: EngineLag,
+}
+
+/// How late the engine runs (the `punctual_execution_lag_seconds` histogram of
+/// `/metrics` has the distribution, per node).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EngineLag {
+    /// How long the most overdue job has been due without being dispatched
+    /// (0 when none is waiting): the engine falling behind shows here first.
+    pub overdue_ms: u64,
+    /// Attempts started in the last 5 minutes, all nodes.
+    pub last_5_minutes: RecentLag,
+}
+
+/// The lag (start minus due time) of the attempts started in a window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecentLag {
+    /// Attempts that started.
+    pub executions: u64,
+    /// Their mean lag, in milliseconds; null without attempts.
+    pub mean_ms: Option<i64>,
+    /// Their largest lag, in milliseconds; null without attempts.
+    pub max_ms: Option<i64>,
 }
 
 /// Platform-wide counts.
@@ -246,11 +270,26 @@ pub async fn stats(state: &AppState, caller: &Caller) -> Result<Stats> {
             .await?
             .into_iter()
             .collect();
+    let now = Utc::now();
+    let overdue_ms = punctual_persistence::engine::earliest_due_job(db)
+        .await?
+        .map(|(due, _)| (now - due).num_milliseconds())
+        .and_then(|late| u64::try_from(late).ok())
+        .unwrap_or(0);
+    let recent = usage::recent_lag(db, now - Duration::minutes(5)).await?;
     Ok(Stats {
         organizations,
         users,
         jobs,
         executions_last_24h,
+        engine_lag: EngineLag {
+            overdue_ms,
+            last_5_minutes: RecentLag {
+                executions: recent.executions,
+                mean_ms: recent.mean_ms,
+                max_ms: recent.max_ms,
+            },
+        },
     })
 }
 
