@@ -279,14 +279,16 @@ fn build_headers(delivery: &Delivery<'_>) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
+/// `Retry-After` as seconds or as an HTTP date (IMF-fixdate, or the obsolete
+/// RFC 850 and asctime forms RFC 9110 says a recipient must accept). A date
+/// already past means "now", not "unknown".
 fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = DateTime::parse_from_rfc2822(value.trim())
-        .ok()?
-        .with_timezone(&Utc);
-    (at - now).to_std().ok()
+    let at: DateTime<Utc> = httpdate::parse_http_date(value).ok()?.into();
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -318,6 +320,21 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // The obsolete forms, and a date already past.
+        for obsolete in [
+            "Thursday, 01-Jan-26 00:00:30 GMT",
+            "Thu Jan  1 00:00:30 2026",
+        ] {
+            assert_eq!(
+                parse_retry_after(obsolete, now),
+                Some(Duration::from_secs(30)),
+                "{obsolete}"
+            );
+        }
+        assert_eq!(
+            parse_retry_after("Wed, 31 Dec 2025 23:59:00 GMT", now),
+            Some(Duration::ZERO)
+        );
     }
 
     fn remembered(deliverer: &Deliverer) -> usize {
