@@ -1021,6 +1021,97 @@ async fn a_once_job_in_the_past_may_be_renamed() {
     assert_eq!(renamed["next_run_at"], Value::Null);
 }
 
+/// A once-job paused just before its time (already claimed ahead by the engine)
+/// does not run while paused; resumed after its time, it runs then (late by
+/// less than the missed-run tolerance) and completes. Pausing did not wake the
+/// engine, so the claim ran anyway; and the resumed job stayed enabled with no
+/// next run, for ever.
+#[tokio::test]
+async fn a_once_job_paused_over_its_time_runs_when_resumed() {
+    let app = spawn_app().await;
+    let (owner, org) = owner_with_org(&app).await;
+    let token = &owner.access_token;
+    let mut body = job("soon");
+    let at = Utc::now() + Duration::seconds(2);
+    body["schedule"] = json!({"type": "once", "at": at.to_rfc3339()});
+    let created = create_job(&app, token, &org, &body).await;
+    let path = job_path(&org, created["id"].as_str().unwrap());
+    call_ok(
+        &app,
+        Method::POST,
+        &format!("{path}/pause"),
+        token,
+        None,
+        200,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let history = || async {
+        call_ok(
+            &app,
+            Method::GET,
+            &format!("{path}/executions"),
+            token,
+            None,
+            200,
+        )
+        .await["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        history().await.iter().all(|e| e["started_at"].is_null()),
+        "nothing ran while paused: {:?}",
+        history().await
+    );
+    let resumed = call_ok(
+        &app,
+        Method::POST,
+        &format!("{path}/resume"),
+        token,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(resumed["next_run_at"], created["next_run_at"], "{resumed}");
+    let mut finished = Value::Null;
+    for _ in 0..100 {
+        finished = call_ok(&app, Method::GET, &path, token, None, 200).await;
+        if !finished["completed_at"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!finished["completed_at"].is_null(), "{finished}");
+    assert!(finished["next_run_at"].is_null(), "{finished}");
+    let runs = history().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["trigger"], "schedule");
+    assert_eq!(runs[0]["scheduled_for"], created["next_run_at"]);
+    assert!(!runs[0]["finished_at"].is_null(), "{runs:?}");
+}
+
+/// A job deleted just before its time (its occurrence already claimed ahead by
+/// the engine) sends no request: deleting wakes the engine, which gives the
+/// claim up.
+#[tokio::test]
+async fn a_job_deleted_just_before_its_time_sends_nothing() {
+    let app = spawn_app().await;
+    let (owner, org) = owner_with_org(&app).await;
+    let token = &owner.access_token;
+    let target = wiremock::MockServer::start().await;
+    let mut body = job("doomed");
+    body["request"]["url"] = json!(target.uri());
+    body["schedule"] =
+        json!({"type": "once", "at": (Utc::now() + Duration::seconds(2)).to_rfc3339()});
+    let created = create_job(&app, token, &org, &body).await;
+    let path = job_path(&org, created["id"].as_str().unwrap());
+    call_ok(&app, Method::DELETE, &path, token, None, 204).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(target.received_requests().await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn pause_and_resume() {
     let app = spawn_app().await;

@@ -12,7 +12,7 @@ mod views;
 
 use chrono::{DateTime, Utc};
 use punctual_auth::Permission;
-use punctual_domain::{ExecutionStatus, JobKey, JobSpec};
+use punctual_domain::{ExecutionStatus, JobKey, JobSpec, Schedule};
 use punctual_persistence::entities::{job, organization};
 use punctual_persistence::jobs::{self, JobFilter, JobRuntime, Position};
 use punctual_persistence::PersistenceError;
@@ -109,6 +109,21 @@ fn fresh_runtime(spec: &JobSpec, now: DateTime<Utc>) -> JobRuntime {
     }
 }
 
+/// When a paused job resumes: its next run after now, or, for a once-job whose
+/// time passed while it was paused and that has not run, that time, so that the
+/// engine treats it as a run missed during downtime (recorded skipped, or run
+/// once within the catch-up grace) instead of leaving it enabled with no run.
+fn next_run_on_resume(
+    schedule: &Schedule,
+    runtime: &JobRuntime,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match schedule {
+        Schedule::Once { at } if runtime.completed_at.is_none() => Some(*at),
+        _ => schedule.next_after(now),
+    }
+}
+
 /// The runtime fields after `row` (whose spec is `previous`) is saved as `spec`:
 /// `next_run_at` is recomputed from now when the schedule changes or the job is
 /// enabled, cleared when it is disabled, and kept otherwise; enabling also forgets
@@ -123,10 +138,11 @@ fn runtime_after(
     let schedule_changed = previous.schedule != spec.schedule;
     let enabling = spec.enabled && !row.enabled;
     JobRuntime {
-        next_run_at: match (spec.enabled, schedule_changed || enabling) {
-            (false, _) => None,
-            (true, true) => spec.schedule.next_after(now),
-            (true, false) => current.next_run_at,
+        next_run_at: match (spec.enabled, schedule_changed, enabling) {
+            (false, _, _) => None,
+            (true, true, _) => spec.schedule.next_after(now),
+            (true, false, true) => next_run_on_resume(&spec.schedule, &current, now),
+            (true, false, false) => current.next_run_at,
         },
         consecutive_failures: if enabling {
             0
@@ -448,6 +464,9 @@ pub async fn delete(state: &AppState, caller: &Caller, slug: &str, id: &str) -> 
         .record(&transaction, now())
         .await?;
     transaction.commit().await?;
+    // An occurrence claimed ahead of its time is given up at the engine's next
+    // wake-up: this one, not whenever something else wakes it.
+    state.engine_wakeup.notify_one();
     tracing::info!("job deleted");
     Ok(())
 }
@@ -484,7 +503,7 @@ async fn set_enabled(
     match (enabled, current.enabled) {
         (false, true) => runtime.next_run_at = None,
         (true, false) => {
-            runtime.next_run_at = spec.schedule.next_after(now);
+            runtime.next_run_at = next_run_on_resume(&spec.schedule, &runtime, now);
             runtime.consecutive_failures = 0;
             runtime.disabled_reason = None;
         }
@@ -513,9 +532,9 @@ async fn set_enabled(
         .record(&transaction, now)
         .await?;
     transaction.commit().await?;
-    if enabled {
-        state.engine_wakeup.notify_one();
-    }
+    // Resumed, it may be due; paused, an occurrence claimed ahead of its time is
+    // given up at the engine's next wake-up: this one.
+    state.engine_wakeup.notify_one();
     view_of(state, &row, &spec).await
 }
 
