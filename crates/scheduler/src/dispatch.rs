@@ -126,30 +126,48 @@ pub fn plan_occurrence(
     }
 }
 
-/// The latest occurrence in `(now - grace, now]` that is not before `due`.
+/// The latest occurrence in `[now - grace, now]` that is not before `due`.
+///
+/// Found backwards: the first occurrence after `now - 1 s`, `now - 2 s`,
+/// `now - 4 s`, … until one is at or before `now`, then forward from there to
+/// the last. Walking forward from the window's start instead took one step per
+/// occurrence: for a per-second job with a week of grace, more steps than the
+/// scan allowed, inside the dispatch transaction, and an answer days old.
 fn latest_occurrence_within(
     schedule: &Schedule,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
     grace: Duration,
 ) -> Option<DateTime<Utc>> {
-    let window_start = now - grace;
-    let mut candidate = if due > window_start {
-        Some(due)
-    } else {
-        schedule.next_after(window_start - Duration::milliseconds(1))
-    };
-    let mut latest = None;
-    for _ in 0..CATCH_UP_SCAN_LIMIT {
-        match candidate {
-            Some(at) if at <= now => {
-                latest = Some(at);
-                candidate = schedule.next_after(at);
-            }
-            _ => break,
-        }
+    let floor = due.max(now - grace);
+    if floor > now {
+        return None;
     }
-    latest
+    let first_from = |from: DateTime<Utc>| {
+        if from == due {
+            Some(due)
+        } else {
+            schedule.next_after(from - Duration::milliseconds(1))
+        }
+    };
+    let mut back = Duration::seconds(1);
+    loop {
+        let from = (now - back).max(floor);
+        if let Some(first) = first_from(from).filter(|at| *at <= now) {
+            let mut latest = first;
+            for _ in 0..CATCH_UP_SCAN_LIMIT {
+                match schedule.next_after(latest) {
+                    Some(next) if next <= now => latest = next,
+                    _ => break,
+                }
+            }
+            return Some(latest);
+        }
+        if from == floor {
+            return None;
+        }
+        back = back + back;
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +282,50 @@ mod tests {
         assert_eq!(plan.execution.trigger, "catch_up");
         assert_eq!(plan.execution.scheduled_for, at("2026-01-01T11:30:00Z"));
         assert_eq!(plan.next_run_at, Some(at("2026-01-01T11:31:00Z")));
+    }
+
+    /// A per-second job back after two days, with a week of grace, catches up
+    /// the occurrence of the last second, not one a day and a half old.
+    #[test]
+    fn run_once_catches_up_the_very_latest_of_a_per_second_job() {
+        let mut j = job("run_once", "allow");
+        j.cron = Some("* * * * * *".into());
+        j.catch_up_grace_ms = 7 * 24 * 3_600_000;
+        let s = schedule_of(&j).unwrap();
+        let now = at("2026-01-03T10:00:00.400Z");
+        let plan = plan_occurrence(
+            &j,
+            &s,
+            at("2026-01-01T10:00:00Z"),
+            now,
+            Duration::seconds(60),
+            false,
+        );
+        assert_eq!(plan.execution.trigger, "catch_up");
+        assert_eq!(plan.execution.scheduled_for, at("2026-01-03T10:00:00Z"));
+        assert_eq!(plan.next_run_at, Some(at("2026-01-03T10:00:01Z")));
+        // A sparse schedule: the latest within the window, or none before it.
+        let hourly = Schedule::parse_cron("0 0 * * * *", "UTC").unwrap();
+        let due = at("2026-01-01T10:00:00Z");
+        let week = Duration::days(7);
+        assert_eq!(
+            latest_occurrence_within(&hourly, due, now, week),
+            Some(at("2026-01-03T10:00:00Z"))
+        );
+        assert_eq!(
+            latest_occurrence_within(&hourly, due, at("2026-01-03T09:59:59Z"), week),
+            Some(at("2026-01-03T09:00:00Z"))
+        );
+        assert_eq!(
+            latest_occurrence_within(
+                &hourly,
+                due,
+                at("2026-01-03T10:30:00Z"),
+                Duration::minutes(20)
+            ),
+            None
+        );
+        assert_eq!(latest_occurrence_within(&hourly, due, due, week), Some(due));
     }
 
     #[test]
