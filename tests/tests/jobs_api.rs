@@ -1112,6 +1112,68 @@ async fn a_job_deleted_just_before_its_time_sends_nothing() {
     assert!(target.received_requests().await.unwrap().is_empty());
 }
 
+/// An execution claimed ahead of its time and not started is shown `pending`;
+/// the status filter and the usage counts go by the status shown, not by the
+/// `running` it is stored as.
+#[tokio::test]
+async fn a_run_claimed_ahead_is_pending_to_filters_and_counts_too() {
+    use punctual_persistence::entities::execution;
+    use punctual_persistence::sea_orm::{sea_query::Expr, ColumnTrait, QueryFilter};
+    let app = spawn_app().await;
+    let (owner, org) = owner_with_org(&app).await;
+    let token = &owner.access_token;
+    let created = create_job(&app, token, &org, &job("ahead")).await;
+    let id = created["id"].as_str().unwrap();
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for (n, started) in [(1, false), (2, true)] {
+        let row = insert_execution(&app, &org, id, "running", now - Duration::seconds(n)).await;
+        let started_at = started.then_some(now);
+        execution::Entity::update_many()
+            .col_expr(execution::Column::StartedAt, Expr::value(started_at))
+            .col_expr(
+                execution::Column::FinishedAt,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
+            .filter(execution::Column::Id.eq(row))
+            .exec(app.database.conn())
+            .await
+            .unwrap();
+        rows.push(row.to_string());
+    }
+    let path = format!("{}/executions", job_path(&org, id));
+    for (status, expected) in [("pending", &rows[0]), ("running", &rows[1])] {
+        let page = call_ok(
+            &app,
+            Method::GET,
+            &format!("{path}?status={status}"),
+            token,
+            None,
+            200,
+        )
+        .await;
+        let listed: Vec<&str> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, [expected.as_str()], "{status}");
+        assert_eq!(page["data"][0]["status"], status);
+    }
+    let usage = call_ok(
+        &app,
+        Method::GET,
+        &format!("/api/v1/orgs/{}/usage", org.slug),
+        token,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(usage["executions_by_status"]["pending"], 1, "{usage}");
+    assert_eq!(usage["executions_by_status"]["running"], 1, "{usage}");
+}
+
 #[tokio::test]
 async fn pause_and_resume() {
     let app = spawn_app().await;

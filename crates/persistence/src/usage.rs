@@ -35,12 +35,17 @@ pub async fn executions_by_status(
     org: Option<Uuid>,
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, u64)>> {
+    // Counted by the status as shown: one claimed ahead of its time and not
+    // started is `pending` to its owner (see `jobs::list_executions`).
+    let shown = Expr::cust(
+        "CASE WHEN status = 'running' AND started_at IS NULL THEN 'pending' ELSE status END",
+    );
     let mut query = execution::Entity::find()
         .select_only()
-        .column(execution::Column::Status)
+        .column_as(shown.clone(), "status")
         .column_as(execution::Column::Id.count(), "count")
         .filter(execution::Column::CreatedAt.gte(since))
-        .group_by(execution::Column::Status);
+        .group_by(shown);
     if let Some(org) = org {
         query = query.filter(execution::Column::OrganizationId.eq(org));
     }
