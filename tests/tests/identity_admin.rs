@@ -471,3 +471,30 @@ async fn job_counts_follow_creations_and_deletions_in_every_organization() {
         assert_eq!(usage["jobs"]["used"], jobs, "{usage}");
     }
 }
+
+/// An organization suspended just before one of its jobs' time (the occurrence
+/// already claimed ahead by the engine) sends nothing: suspending wakes the
+/// engine, which gives up the claims of suspended organizations.
+#[tokio::test]
+async fn a_suspension_gives_up_runs_claimed_ahead() {
+    let app = app().await;
+    let staff = platform_admin(&app).await;
+    let (owner, org) = jobs_support::owner_with_org(&app).await;
+    let target = wiremock::MockServer::start().await;
+    let mut body = jobs_support::job("suspended soon");
+    body["request"]["url"] = json!(target.uri());
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    body["schedule"] = json!({"type": "once", "at": at.to_rfc3339()});
+    jobs_support::create_job(&app, &owner.access_token, &org, &body).await;
+    let suspended = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/admin/orgs/{}", org.slug),
+            Some(&staff.access_token),
+            Some(&json!({"suspended": true})),
+        )
+        .await;
+    assert_eq!(suspended.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(target.received_requests().await.unwrap().is_empty());
+}

@@ -846,7 +846,7 @@ pub async fn complete_jobs(
 }
 
 /// When each of these jobs was last changed and whether it is enabled; a job
-/// that no longer exists is absent.
+/// that no longer exists, or whose organization is suspended, is absent.
 pub async fn job_versions(
     db: &impl ConnectionTrait,
     job_ids: &[Uuid],
@@ -860,6 +860,9 @@ pub async fn job_versions(
                 .column(job::Column::UpdatedAt)
                 .column(job::Column::Enabled)
                 .filter(job::Column::Id.is_in(chunk.to_vec()))
+                // A suspended organization's jobs do not run: to a claim made
+                // ahead of their time, they are as good as gone.
+                .filter(job::Column::OrganizationId.not_in_subquery(suspended_organizations()))
                 .into_tuple::<(Uuid, DateTime<Utc>, bool)>()
                 .all(db)
                 .await?,

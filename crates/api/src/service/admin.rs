@@ -154,6 +154,9 @@ pub async fn update_organization(
         .await?;
     transaction.commit().await.map_err(ServiceError::from)?;
     state.api_keys.forget_organization(org.id);
+    // Suspended, its runs claimed ahead of their time are given up at the
+    // engine's next wake-up: this one; unsuspended, its jobs may be due.
+    state.engine_wakeup.notify_one();
     tracing::info!(org_id = %org.id, ?plan, ?suspended, "organization updated by an admin");
     get_organization(state, caller, slug).await
 }
