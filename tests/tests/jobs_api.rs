@@ -1036,15 +1036,7 @@ async fn a_once_job_paused_over_its_time_runs_when_resumed() {
     body["schedule"] = json!({"type": "once", "at": at.to_rfc3339()});
     let created = create_job(&app, token, &org, &body).await;
     let path = job_path(&org, created["id"].as_str().unwrap());
-    call_ok(
-        &app,
-        Method::POST,
-        &format!("{path}/pause"),
-        token,
-        None,
-        200,
-    )
-    .await;
+    job_action(&app, &path, "pause", token, 200).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let history = || async {
         call_ok(
@@ -1065,15 +1057,7 @@ async fn a_once_job_paused_over_its_time_runs_when_resumed() {
         "nothing ran while paused: {:?}",
         history().await
     );
-    let resumed = call_ok(
-        &app,
-        Method::POST,
-        &format!("{path}/resume"),
-        token,
-        None,
-        200,
-    )
-    .await;
+    let resumed = job_action(&app, &path, "resume", token, 200).await;
     assert_eq!(resumed["next_run_at"], created["next_run_at"], "{resumed}");
     let mut finished = Value::Null;
     for _ in 0..100 {

@@ -80,6 +80,18 @@ pub async fn call_ok(
     }
 }
 
+/// `POST {job_path}/{action}` (pause, resume, trigger), expecting `status`.
+pub async fn job_action(
+    app: &TestApp,
+    job_path: &str,
+    action: &str,
+    token: &str,
+    status: u16,
+) -> Value {
+    let path = format!("{job_path}/{action}");
+    call_ok(app, Method::POST, &path, token, None, status).await
+}
+
 /// Creates a job, expecting 201.
 pub async fn create_job(app: &TestApp, token: &str, org: &TestOrg, body: &Value) -> Value {
     call_ok(app, Method::POST, &jobs_path(org), token, Some(body), 201).await
