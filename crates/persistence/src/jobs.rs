@@ -565,7 +565,7 @@ pub async fn list_executions(
         .order_by_desc(execution::Column::Id)
         .limit(limit);
     if let Some(status) = status {
-        query = query.filter(shown_status_is(status));
+        query = query.filter(Expr::expr(shown_status_sql()).eq(status));
     }
     if let Some(before) = before {
         query = query.filter(
@@ -581,22 +581,24 @@ pub async fn list_executions(
     Ok(query.all(db).await?)
 }
 
-/// An execution claimed ahead of its time by a node but not started is stored
-/// `running` and shown `pending` (to its owner it is still waiting for its
-/// time): a filter on the status as shown.
-fn shown_status_is(status: &str) -> Condition {
-    let claimed_ahead = Condition::all()
-        .add(execution::Column::Status.eq("running"))
-        .add(execution::Column::StartedAt.is_null());
-    match status {
-        "pending" => Condition::any()
-            .add(execution::Column::Status.eq("pending"))
-            .add(claimed_ahead),
-        "running" => Condition::all()
-            .add(execution::Column::Status.eq("running"))
-            .add(execution::Column::StartedAt.is_not_null()),
-        other => Condition::all().add(execution::Column::Status.eq(other)),
+/// The status an execution is shown with. One claimed ahead of its time by a
+/// node but not started is stored `running` and shown `pending`: to its owner
+/// it is still waiting for its time. [`shown_status_sql`] is the same rule for
+/// filters and counts.
+pub fn shown_status(row: &execution::Model) -> &str {
+    if row.status == "running" && row.started_at.is_none() {
+        "pending"
+    } else {
+        &row.status
     }
+}
+
+/// [`shown_status`] as an SQL expression over `executions`.
+pub(crate) fn shown_status_sql() -> SimpleExpr {
+    Expr::cust(
+        "CASE WHEN executions.status = 'running' AND executions.started_at IS NULL \
+         THEN 'pending' ELSE executions.status END",
+    )
 }
 
 /// One execution of the organization.

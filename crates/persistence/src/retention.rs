@@ -14,13 +14,7 @@ pub async fn organizations_on_plan(
     db: &impl ConnectionTrait,
     plan: &str,
 ) -> Result<Vec<Uuid>, PersistenceError> {
-    Ok(organization::Entity::find()
-        .filter(organization::Column::Plan.eq(plan))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect())
+    organization_ids(db, organization::Column::Plan.eq(plan)).await
 }
 
 /// Organizations on none of `plans` (their plan is no longer configured).
@@ -28,13 +22,24 @@ pub async fn organizations_on_other_plans(
     db: &impl ConnectionTrait,
     plans: &[&str],
 ) -> Result<Vec<Uuid>, PersistenceError> {
+    organization_ids(
+        db,
+        organization::Column::Plan.is_not_in(plans.iter().copied()),
+    )
+    .await
+}
+
+async fn organization_ids(
+    db: &impl ConnectionTrait,
+    condition: sea_orm::sea_query::SimpleExpr,
+) -> Result<Vec<Uuid>, PersistenceError> {
     Ok(organization::Entity::find()
-        .filter(organization::Column::Plan.is_not_in(plans.iter().copied()))
+        .select_only()
+        .column(organization::Column::Id)
+        .filter(condition)
+        .into_tuple::<Uuid>()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|o| o.id)
-        .collect())
+        .await?)
 }
 
 /// Deletes up to `batch` finished executions of `org` created before `cutoff`;

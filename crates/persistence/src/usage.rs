@@ -35,11 +35,8 @@ pub async fn executions_by_status(
     org: Option<Uuid>,
     since: DateTime<Utc>,
 ) -> Result<Vec<(String, u64)>> {
-    // Counted by the status as shown: one claimed ahead of its time and not
-    // started is `pending` to its owner (see `jobs::list_executions`).
-    let shown = Expr::cust(
-        "CASE WHEN status = 'running' AND started_at IS NULL THEN 'pending' ELSE status END",
-    );
+    // Counted by the status as shown (`jobs::shown_status`).
+    let shown = crate::jobs::shown_status_sql();
     let mut query = execution::Entity::find()
         .select_only()
         .column_as(shown.clone(), "status")

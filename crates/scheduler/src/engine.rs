@@ -718,17 +718,18 @@ impl Inner {
             .into_iter()
             .collect();
         // Counted in the month an execution starts: one claimed ahead of the
-        // first instant of a month belongs to the new month.
+        // first instant of a month belongs to the new month. Grouped by the
+        // period's first instant; its key is written once a group.
         let period_of = |claim: &ClaimedExecution| {
-            UsagePeriod::containing(claim.execution.run_after.max(now)).key()
+            UsagePeriod::containing(claim.execution.run_after.max(now)).start
         };
-        let mut wanted: BTreeMap<(Uuid, String), u64> = BTreeMap::new();
+        let mut wanted: BTreeMap<(Uuid, DateTime<Utc>), u64> = BTreeMap::new();
         for claim in &claimed {
             *wanted
                 .entry((claim.execution.organization_id, period_of(claim)))
                 .or_insert(0) += 1;
         }
-        let mut granted: HashMap<(Uuid, String), u64> = HashMap::new();
+        let mut granted: HashMap<(Uuid, DateTime<Utc>), u64> = HashMap::new();
         for ((org, period), wanted) in wanted {
             // An organization deleted meanwhile is granted nothing.
             let Some(plan) = plans.get(&org) else {
@@ -736,7 +737,8 @@ impl Inner {
             };
             let allowed = match punctual_domain::limits_for(&self.config.plans, plan) {
                 Some(limits) => {
-                    quota::consume_executions(db, org, &period, wanted, limits.executions_per_month)
+                    let key = UsagePeriod::containing(period).key();
+                    quota::consume_executions(db, org, &key, wanted, limits.executions_per_month)
                         .await?
                 }
                 None => wanted,
@@ -745,11 +747,11 @@ impl Inner {
         }
         let mut runnable = Vec::with_capacity(claimed.len());
         let mut over: Vec<Uuid> = Vec::new();
-        let mut over_orgs: Vec<(Uuid, String)> = Vec::new();
+        let mut over_orgs: Vec<(Uuid, DateTime<Utc>)> = Vec::new();
         for claim in claimed {
             let period = period_of(&claim);
             let left = granted
-                .entry((claim.execution.organization_id, period.clone()))
+                .entry((claim.execution.organization_id, period))
                 .or_insert(0);
             if *left > 0 {
                 *left -= 1;
@@ -772,7 +774,8 @@ impl Inner {
             over_orgs.sort();
             over_orgs.dedup();
             for (org, period) in over_orgs {
-                if quota::mark_quota_notified(db, org, &period, now).await? {
+                let key = UsagePeriod::containing(period).key();
+                if quota::mark_quota_notified(db, org, &key, now).await? {
                     let detail = "Your organization used all the executions its plan allows this month; further runs are skipped until the next period or a plan change.";
                     notify(
                         db,

@@ -212,13 +212,7 @@ impl From<&execution::Model> for ExecutionSummary {
         Self {
             id: row.id,
             job_id: row.job_id,
-            // Claimed ahead of its due time by a node but not started: to the
-            // user it is still waiting for its time.
-            status: if row.status == "running" && row.started_at.is_none() {
-                "pending".to_owned()
-            } else {
-                row.status.clone()
-            },
+            status: punctual_persistence::jobs::shown_status(row).to_owned(),
             trigger: row.trigger.clone(),
             scheduled_for: row.scheduled_for,
             attempt: row.attempt,
