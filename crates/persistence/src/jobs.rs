@@ -583,7 +583,7 @@ pub async fn list_executions(
 
 /// The status an execution is shown with. One claimed ahead of its time by a
 /// node but not started is stored `running` and shown `pending`: to its owner
-/// it is still waiting for its time. [`shown_status_sql`] is the same rule for
+/// it is still waiting for its time. `shown_status_sql` is the same rule for
 /// filters and counts.
 pub fn shown_status(row: &execution::Model) -> &str {
     if row.status == "running" && row.started_at.is_none() {
