@@ -37,6 +37,7 @@ fn plan(max_jobs: u64, executions_per_month: u64) -> PlanLimits {
         executions_per_month,
         retention_days: 7,
         api_requests_per_second: 100_000,
+        max_request_body_bytes: 64 * 1024,
     }
 }
 
@@ -144,6 +145,103 @@ async fn each_plan_limit_answers_429_with_limit_and_current() {
         .await
         .unwrap();
     problem(patch, 429).await;
+}
+
+/// Each plan caps the body a job sends (API.md: "a body over the plan's cap is a
+/// 422 naming the field"), on creation and on every kind of update, and a plan
+/// with a higher cap allows what a lower one refuses.
+#[tokio::test]
+async fn the_request_body_is_capped_by_the_plan() {
+    let token = "s".repeat(40);
+    let app = spawn_app_with(|s| {
+        let mut free = plan(10, 1_000);
+        free.max_request_body_bytes = 1_024;
+        s.plans.insert("free".to_owned(), free);
+        let mut pro = plan(10, 1_000);
+        pro.max_request_body_bytes = 300 * 1024;
+        s.plans.insert("pro".to_owned(), pro);
+        s.admin.service_token = "s".repeat(40);
+    })
+    .await;
+    let (owner, org) = owner_and_org(&app).await;
+    let url = "http://127.0.0.1:9/hook";
+    let with_body = |name: &str, bytes: usize| {
+        let mut job = job(name, url, "0 * * * *");
+        job["request"]["method"] = json!("POST");
+        job["request"]["body"] = json!("b".repeat(bytes));
+        job
+    };
+    let refused_field = |response: reqwest::Response| async move {
+        let problem = problem(response, 422).await;
+        problem["errors"][0]["field"].as_str().map(str::to_owned)
+    };
+
+    assert_eq!(
+        create_job(&app, &owner, &org, &with_body("fits", 1_024))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        refused_field(create_job(&app, &owner, &org, &with_body("big", 1_025)).await).await,
+        Some("request.body".to_owned())
+    );
+    let jobs = list_jobs(&app, &owner, &org).await;
+    let id = jobs["data"][0]["id"].as_str().unwrap().to_owned();
+    let patch = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/orgs/{}/jobs/{id}", org.slug),
+            &owner.access_token,
+        )
+        .json(&json!({"request": {"url": url, "method": "POST", "body": "b".repeat(2_000)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_field(patch).await, Some("request.body".to_owned()));
+    let put = app
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/orgs/{}/jobs/by-key/big-one", org.slug),
+            &owner.access_token,
+        )
+        .json(&with_body("big", 2_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused_field(put).await, Some("request.body".to_owned()));
+
+    let upgraded = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/admin/orgs/{}", org.slug),
+            &token,
+        )
+        .json(&json!({"plan": "pro"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upgraded.status(), 200);
+    // Over the old 64 KiB ceiling, within the pro plan's cap.
+    let large = create_job(&app, &owner, &org, &with_body("large", 200 * 1024)).await;
+    assert_eq!(large.status(), 201);
+    let stored = large.json::<Value>().await.unwrap();
+    assert_eq!(
+        stored["request"]["body"].as_str().map(str::len),
+        Some(200 * 1024)
+    );
+    assert_eq!(
+        refused_field(create_job(&app, &owner, &org, &with_body("huge", 300 * 1024 + 1)).await)
+            .await,
+        Some("request.body".to_owned())
+    );
+    let usage = app
+        .get_json(
+            &format!("/api/v1/orgs/{}/usage", org.slug),
+            &owner.access_token,
+        )
+        .await;
+    assert_eq!(usage["limits"]["max_request_body_bytes"], 300 * 1024);
 }
 
 /// Creations racing for the last places: the count taken as each job is
@@ -461,6 +559,105 @@ async fn an_occurrence_claimed_ahead_of_a_new_month_counts_in_the_new_month() {
         "it started in the new month"
     );
     assert_eq!(target.received_requests().await.unwrap().len(), 1);
+}
+
+/// Sets a job's columns as the API would, bumping `updated_at` so that an
+/// engine holding a claim made ahead sees the change.
+async fn change_job(
+    fixture: &EngineFixture,
+    id: uuid::Uuid,
+    change: impl FnOnce(&mut punctual_persistence::entities::job::ActiveModel),
+) {
+    let mut model = punctual_persistence::entities::job::ActiveModel {
+        id: Set(id),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    change(&mut model);
+    model.update(fixture.database.conn()).await.unwrap();
+}
+
+/// An occurrence claimed ahead is counted against the quota as it is claimed;
+/// given back before its time (its job changed, paused, or the node stopped)
+/// it hands that back. So one that is claimed again is counted once, and one
+/// that never runs is not counted at all.
+#[tokio::test]
+async fn claims_given_back_before_their_time_are_not_counted() {
+    let fixture = EngineFixture::new().await;
+    let target = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let due = Utc::now() + chrono::Duration::seconds(3);
+    let period = UsagePeriod::containing(due).key();
+    let changed = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
+    let paused = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
+    let stopped = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
+    let config = EngineConfig {
+        lookahead: Duration::from_secs(4),
+        ..with_free_plan(&fixture, 100)
+    };
+    let used = || quota::executions_used(fixture.database.conn(), fixture.organization_id, &period);
+    let status_of = |job| {
+        let fixture = &fixture;
+        async move {
+            let executions = fixture.executions(job).await;
+            executions.first().map(|e| e.status.clone())
+        }
+    };
+
+    // One node claims all three ahead; before their time one job changes, one
+    // is paused, and the node stops.
+    let first = Engine::new(fixture.database.clone(), config.clone())
+        .unwrap()
+        .start(None);
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            for job in [changed, paused, stopped] {
+                if status_of(job).await.as_deref() != Some("running") {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+    );
+    assert_eq!(used().await.unwrap(), 3, "counted as they were claimed");
+    change_job(&fixture, changed, |job| {
+        job.name = Set("renamed".to_owned())
+    })
+    .await;
+    change_job(&fixture, paused, |job| job.enabled = Set(false)).await;
+    first.wake();
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            status_of(changed).await.as_deref() == Some("pending")
+                && status_of(paused).await.is_none()
+        })
+        .await,
+        "the changed job's claim handed back, the paused one's given up"
+    );
+    first.shutdown().await;
+    assert!(Utc::now() < due, "all of that before their time");
+    assert_eq!(status_of(stopped).await.as_deref(), Some("pending"));
+    assert!(target.received_requests().await.unwrap().is_empty());
+    assert_eq!(used().await.unwrap(), 0, "all three handed back");
+
+    // Another node runs the two still due, when due.
+    let second = Engine::new(fixture.database.clone(), config)
+        .unwrap()
+        .start(None);
+    assert!(fixture.one_finishes(changed, Duration::from_secs(10)).await);
+    assert!(fixture.one_finishes(stopped, Duration::from_secs(10)).await);
+    second.shutdown().await;
+    assert!(fixture.executions(paused).await.is_empty(), "never ran");
+    assert_eq!(target.received_requests().await.unwrap().len(), 2);
+    assert_eq!(
+        used().await.unwrap(),
+        2,
+        "the two that ran, once each; the paused one not at all"
+    );
 }
 
 fn verify_signature(secret: &str, headers: &wiremock::http::HeaderMap, body: &[u8]) -> bool {

@@ -550,6 +550,7 @@ mod tests {
             executions_per_month: 1,
             retention_days: 1,
             api_requests_per_second: rate,
+            max_request_body_bytes: 1_024,
         };
         let plans = BTreeMap::from([("free".to_owned(), plan(0)), ("pro".to_owned(), plan(7))]);
         let limits = RateLimits::new(config(1, 1), &plans);

@@ -130,22 +130,31 @@ impl Serialize for JobKey {
 // Body
 
 /// The body a job sends, as text: at most [`RequestBody::MAX_BYTES`] bytes of UTF-8.
-/// (Plans may lower the cap; that is checked where plans are known.)
+/// (Each plan sets its own cap at or under this ceiling; that is checked where
+/// plans are known.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestBody(String);
 
 impl RequestBody {
-    /// The largest body, in bytes (64 KiB).
-    pub const MAX_BYTES: usize = 64 * 1024;
+    /// The largest body any plan may allow, in bytes (512 KiB: with its JSON
+    /// escaping it still fits the API's 1 MiB request limit in the usual case).
+    pub const MAX_BYTES: usize = 512 * 1024;
 
-    /// Checks a body's size; errors name the field `request.body`.
+    /// Checks a body's size against [`Self::MAX_BYTES`]; errors name the field
+    /// `request.body`.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
-        if input.len() > Self::MAX_BYTES {
+        Self::parse_within(input, Self::MAX_BYTES)
+    }
+
+    /// Checks a body's size against a plan's cap of `max_bytes` (never above
+    /// [`Self::MAX_BYTES`]); errors name the field `request.body`.
+    pub fn parse_within(input: &str, max_bytes: usize) -> Result<Self, DomainError> {
+        let max_bytes = max_bytes.min(Self::MAX_BYTES);
+        if input.len() > max_bytes {
             return Err(DomainError::invalid(
                 "request.body",
                 format!(
-                    "must be at most {} bytes long (got {})",
-                    Self::MAX_BYTES,
+                    "must be at most {max_bytes} bytes long (got {})",
                     input.len()
                 ),
             ));
@@ -348,6 +357,17 @@ mod tests {
         // Bytes, not characters.
         let wide = "é".repeat(RequestBody::MAX_BYTES / 2 + 1);
         assert!(RequestBody::parse(&wide).is_err());
+    }
+
+    #[test]
+    fn a_plans_body_cap_applies_up_to_the_ceiling() {
+        assert_eq!(RequestBody::parse_within("abcd", 4).unwrap().len(), 4);
+        let over = RequestBody::parse_within("abcde", 4).unwrap_err();
+        assert_eq!(over.field(), "request.body");
+        assert!(over.to_string().contains("at most 4 bytes"), "{over}");
+        // A cap above the ceiling is the ceiling.
+        let past = "x".repeat(RequestBody::MAX_BYTES + 1);
+        assert!(RequestBody::parse_within(&past, usize::MAX).is_err());
     }
 
     #[test]

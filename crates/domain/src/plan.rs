@@ -25,6 +25,15 @@ pub struct PlanLimits {
     pub retention_days: u32,
     /// API requests per second per API key or user.
     pub api_requests_per_second: u32,
+    /// Largest body a job may send, in bytes; at most
+    /// [`RequestBody::MAX_BYTES`](crate::RequestBody::MAX_BYTES). Optional in
+    /// configuration: 64 KiB when left out.
+    #[serde(default = "default_max_request_body_bytes")]
+    pub max_request_body_bytes: u64,
+}
+
+fn default_max_request_body_bytes() -> u64 {
+    64 * 1024
 }
 
 /// The plan whose limits apply to an organization whose own plan is no longer
@@ -86,6 +95,7 @@ mod tests {
             executions_per_month,
             retention_days: 1,
             api_requests_per_second: 1,
+            max_request_body_bytes: 1_024,
         };
         let mut plans = BTreeMap::from([
             ("free".to_owned(), limits(10)),

@@ -60,6 +60,33 @@ pub async fn consume_executions(
     Ok(granted)
 }
 
+/// Gives back `count` executions to `org`'s allowance for `period`: executions
+/// that were counted as they were claimed and then given up before they started.
+/// Never below zero.
+pub async fn refund_executions(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    period: &str,
+    count: u64,
+) -> Result<()> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    usage_counter::Entity::update_many()
+        .col_expr(
+            usage_counter::Column::Executions,
+            Expr::case(
+                Expr::col(usage_counter::Column::Executions).gt(count),
+                Expr::col(usage_counter::Column::Executions).sub(count),
+            )
+            .finally(0i64)
+            .into(),
+        )
+        .filter(usage_counter::Column::OrganizationId.eq(org))
+        .filter(usage_counter::Column::Period.eq(period))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Marks the period's quota notification sent; true only for the first caller,
 /// so the organization hears about it once per period.
 pub async fn mark_quota_notified(

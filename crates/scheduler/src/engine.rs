@@ -687,7 +687,10 @@ impl Inner {
             return Ok(0);
         }
         let transaction = self.database.begin_write().await?;
-        store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete).await?;
+        let released =
+            store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete)
+                .await?;
+        self.refund_quota(&transaction, &released).await?;
         transaction.commit().await?;
         if !to_pending.is_empty() {
             self.wake.notify_one();
@@ -792,6 +795,45 @@ impl Inner {
             }
         }
         Ok(runnable)
+    }
+
+    /// Hands back to the monthly quotas what [`Self::apply_quota`] took for
+    /// claims given up before they started (`released`: organization and due
+    /// time of each), so that an occurrence claimed ahead, given back and
+    /// claimed again is counted once, and one that never runs not at all. A
+    /// claim made ahead was counted in the period of its due time, which is
+    /// where it is given back.
+    async fn refund_quota(
+        &self,
+        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
+        released: &[(Uuid, DateTime<Utc>)],
+    ) -> Result<()> {
+        if released.is_empty() || self.config.plans.is_empty() {
+            return Ok(());
+        }
+        let mut counts: BTreeMap<(Uuid, DateTime<Utc>), u64> = BTreeMap::new();
+        for (org, run_after) in released {
+            *counts
+                .entry((*org, UsagePeriod::containing(*run_after).start))
+                .or_insert(0) += 1;
+        }
+        let mut orgs: Vec<Uuid> = counts.keys().map(|(org, _)| *org).collect();
+        orgs.dedup();
+        let plans: HashMap<Uuid, String> = store::organization_plans(db, &orgs)
+            .await?
+            .into_iter()
+            .collect();
+        for ((org, period), count) in counts {
+            // Counted only where a plan applied when it was claimed.
+            let counted = plans.get(&org).is_some_and(|plan| {
+                punctual_domain::limits_for(&self.config.plans, plan).is_some()
+            });
+            if counted {
+                let key = UsagePeriod::containing(period).key();
+                quota::refund_executions(db, org, &key, count).await?;
+            }
+        }
+        Ok(())
     }
 
     fn coalesce(&self) -> chrono::Duration {
@@ -1177,8 +1219,10 @@ impl Inner {
         if !not_started.is_empty() {
             let released = async {
                 let transaction = self.database.begin_write().await?;
-                store::release_claims(&transaction, &self.config.node_id, &not_started, &[])
-                    .await?;
+                let released =
+                    store::release_claims(&transaction, &self.config.node_id, &not_started, &[])
+                        .await?;
+                self.refund_quota(&transaction, &released).await?;
                 transaction.commit().await?;
                 Ok::<_, EngineError>(())
             }

@@ -335,6 +335,17 @@ impl Settings {
                 "plans.free: the free plan must exist (new organizations start on it)".to_owned(),
             ));
         }
+        let body_ceiling =
+            u64::try_from(punctual_domain::RequestBody::MAX_BYTES).unwrap_or(u64::MAX);
+        if let Some((name, _)) = self
+            .plans
+            .iter()
+            .find(|(_, limits)| limits.max_request_body_bytes > body_ceiling)
+        {
+            return Err(SettingsError::Invalid(format!(
+                "plans.{name}.max_request_body_bytes: must be at most {body_ceiling}"
+            )));
+        }
         if self.engine.max_in_flight == 0 || self.engine.dispatch_batch == 0 {
             return Err(SettingsError::Invalid(
                 "engine.max_in_flight / engine.dispatch_batch: must be at least 1".to_owned(),
@@ -380,6 +391,35 @@ fn built_in_file(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_body_cap_over_the_ceiling_is_refused() {
+        let with_cap = |bytes: u64| {
+            Settings::files(Some("test"), None)
+                .map(|f| {
+                    f.merge(Toml::string(&format!(
+                        "[plans.free]\nmax_request_body_bytes = {bytes}"
+                    )))
+                })
+                .and_then(Settings::extract)
+        };
+        let ceiling = punctual_domain::RequestBody::MAX_BYTES as u64;
+        let settings = with_cap(ceiling).expect("the ceiling itself is allowed");
+        assert_eq!(settings.plans["free"].max_request_body_bytes, ceiling);
+        let error = with_cap(ceiling + 1).err();
+        assert!(
+            error.is_some_and(|e| e
+                .to_string()
+                .starts_with("plans.free.max_request_body_bytes:")),
+            "a cap over the ceiling must be refused"
+        );
+    }
+
+    #[test]
+    fn a_plan_without_a_body_cap_gets_64_kib() {
+        let settings = Settings::built_in("test").expect("built-in test settings");
+        assert_eq!(settings.plans["free"].max_request_body_bytes, 64 * 1024);
+    }
 
     #[test]
     fn rate_limits_of_zero_are_refused() {

@@ -12,7 +12,7 @@ mod views;
 
 use chrono::{DateTime, Utc};
 use punctual_auth::Permission;
-use punctual_domain::{ExecutionStatus, JobKey, JobSpec, Schedule};
+use punctual_domain::{ExecutionStatus, JobKey, JobSpec, RequestBody, Schedule};
 use punctual_persistence::entities::{job, organization};
 use punctual_persistence::jobs::{self, JobFilter, JobRuntime, Position};
 use punctual_persistence::PersistenceError;
@@ -24,7 +24,9 @@ pub use preview::{preview, Preview, PreviewInput, PreviewRun, MAX_PREVIEW_COUNT}
 pub use views::{ExecutionSummary, ExecutionView, JobView, RequestView, RetryView, ScheduleView};
 
 use self::changes::{job_metadata, update_metadata};
-use self::input::{apply_patch, input_document, job_input, parse_job, stored_spec, to_micros};
+use self::input::{
+    apply_patch, input_document, job_input, parse_job, stored_spec, to_micros, Rules,
+};
 use crate::caller::Caller;
 use crate::pagination::Page;
 use crate::service::audit::Entry;
@@ -181,6 +183,17 @@ async fn view_of(state: &AppState, row: &job::Model, spec: &JobSpec) -> Result<J
     Ok(JobView::new(row, spec, latest.get(&row.id)))
 }
 
+/// The deployment's and `org`'s plan's rules for a job document.
+fn parse_rules(state: &AppState, org: &organization::Model) -> Rules {
+    let max_body_bytes = plans::limits_of(state, org).map_or(RequestBody::MAX_BYTES, |limits| {
+        usize::try_from(limits.max_request_body_bytes).unwrap_or(usize::MAX)
+    });
+    Rules {
+        allow_private_networks: state.allow_private_networks,
+        max_body_bytes,
+    }
+}
+
 /// Creates a job (`201`); a key another job has is a 409.
 #[tracing::instrument(skip_all, fields(org_id, job_id))]
 pub async fn create(
@@ -191,7 +204,7 @@ pub async fn create(
 ) -> Result<JobView> {
     let access = access(state, caller, slug, Permission::ManageJobs).await?;
     let now = now();
-    let spec = parse_job(input, None, state.allow_private_networks, now).await?;
+    let spec = parse_job(input, None, parse_rules(state, &access.org), now).await?;
     plans::enforce(state, &access.org, &spec, now).await?;
     let transaction = state.database.begin_write().await?;
     let row = jobs::insert_job(
@@ -250,7 +263,7 @@ pub async fn upsert_by_key(
         let spec = parse_job(
             &input,
             previous.as_ref().map(|p| &p.schedule),
-            state.allow_private_networks,
+            parse_rules(state, &access.org),
             now,
         )
         .await?;
@@ -425,7 +438,7 @@ pub async fn update(
         let spec = parse_job(
             &input,
             Some(&previous.schedule),
-            state.allow_private_networks,
+            parse_rules(state, &access.org),
             now,
         )
         .await?;

@@ -1,7 +1,8 @@
 //! Plan limits on what an organization saves: job count, minimum interval,
 //! timeout ceiling and retry ceiling. Over a limit is a 429 naming the limit and
-//! the current figure. (The monthly execution quota is counted by the engine as
-//! executions start.)
+//! the current figure. (The plan's cap on a job's request body is checked with
+//! the rest of the job's fields, a 422 naming `request.body` as API.md says; the
+//! monthly execution quota is counted by the engine as executions start.)
 
 use chrono::{DateTime, Utc};
 use punctual_domain::{JobSpec, PlanLimits};

@@ -135,6 +135,7 @@ async fn usage_page(
             dl {
                 dt { "Shortest interval" } dd { (limits.min_interval_seconds) " s" }
                 dt { "Longest timeout" } dd { (limits.max_timeout_ms) " ms" }
+                dt { "Largest request body" } dd { (limits.max_request_body_bytes) " bytes" }
                 dt { "Attempts per run" } dd { (limits.max_retry_attempts) }
                 dt { "History kept" } dd { (limits.retention_days) " days" }
             }

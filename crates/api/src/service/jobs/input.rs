@@ -184,6 +184,16 @@ impl Problems {
     }
 }
 
+/// What a job document is checked against besides its own rules: the
+/// deployment's and the organization's plan's.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    /// Whether targets may be loopback or private addresses.
+    pub allow_private_networks: bool,
+    /// The plan's cap on the request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
 /// Parses a job document. `previous` is the schedule the job has now (none on create):
 /// a one-off time must be in the future only when the schedule is new. With private
 /// networks disallowed, a host name is resolved and refused when any address it
@@ -192,12 +202,12 @@ impl Problems {
 pub(super) async fn parse_job(
     input: &JobInput,
     previous: Option<&Schedule>,
-    allow_private_networks: bool,
+    rules: Rules,
     now: DateTime<Utc>,
 ) -> Result<JobSpec, ServiceError> {
     let mut problems = Problems::default();
-    let spec = parse_fields(input, previous, allow_private_networks, now, &mut problems);
-    if !allow_private_networks {
+    let spec = parse_fields(input, previous, rules, now, &mut problems);
+    if !rules.allow_private_networks {
         if let Some(spec) = &spec {
             if let Some(problem) = check_resolved_addresses(&spec.request.url).await {
                 problems.0.push(problem);
@@ -213,7 +223,7 @@ pub(super) async fn parse_job(
 fn parse_fields(
     input: &JobInput,
     previous: Option<&Schedule>,
-    allow_private_networks: bool,
+    rules: Rules,
     now: DateTime<Utc>,
     problems: &mut Problems,
 ) -> Option<JobSpec> {
@@ -229,7 +239,7 @@ fn parse_fields(
         None => Some(None),
     };
     let request = match &input.request {
-        Some(request) => parse_request(request, allow_private_networks, problems),
+        Some(request) => parse_request(request, rules, problems),
         None => {
             problems.required("request");
             None
@@ -270,11 +280,11 @@ fn parse_fields(
 
 fn parse_request(
     input: &RequestInput,
-    allow_private_networks: bool,
+    rules: Rules,
     problems: &mut Problems,
 ) -> Option<HttpTarget> {
     let url = match &input.url {
-        Some(url) => problems.take(TargetUrl::parse(url, allow_private_networks)),
+        Some(url) => problems.take(TargetUrl::parse(url, rules.allow_private_networks)),
         None => {
             problems.required("request.url");
             None
@@ -291,7 +301,9 @@ fn parse_request(
         None => Some(Headers::default()),
     };
     let body = match &input.body {
-        Some(body) => problems.take(RequestBody::parse(body)).map(Some),
+        Some(body) => problems
+            .take(RequestBody::parse_within(body, rules.max_body_bytes))
+            .map(Some),
         None => Some(None),
     };
     let timeout = match input.timeout_ms {
