@@ -426,14 +426,22 @@ async fn a_controllable_clock_drives_missed_runs() {
     );
 }
 
-/// A receiver that takes the engines' clock nearly two minutes ahead as each
-/// notification arrives (as a slow receiver would, batch after batch) and
-/// answers two seconds later.
-struct SlowReceiver(Arc<OffsetClock>);
+/// A receiver that takes the engines' clock nearly two minutes ahead as a
+/// batch of notifications arrives (as a slow receiver would, batch after
+/// batch; requests arriving together count once) and answers two seconds later.
+struct SlowReceiver {
+    clock: Arc<OffsetClock>,
+    last_burst: std::sync::Mutex<Option<std::time::Instant>>,
+}
 
 impl wiremock::Respond for SlowReceiver {
     fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
-        self.0.advance(chrono::Duration::seconds(115));
+        let mut last = self.last_burst.lock().unwrap();
+        let arrived = std::time::Instant::now();
+        if last.is_none_or(|at| arrived.duration_since(at) > Duration::from_secs(1)) {
+            self.clock.advance(chrono::Duration::seconds(115));
+            *last = Some(arrived);
+        }
         ResponseTemplate::new(200).set_delay(Duration::from_secs(2))
     }
 }
@@ -447,7 +455,10 @@ async fn two_nodes_never_send_one_webhook_notification_twice() {
     let clock = Arc::new(OffsetClock::new());
     let receiver = MockServer::start().await;
     Mock::given(any())
-        .respond_with(SlowReceiver(clock.clone()))
+        .respond_with(SlowReceiver {
+            clock: clock.clone(),
+            last_burst: std::sync::Mutex::new(None),
+        })
         .mount(&receiver)
         .await;
     let url = format!("{}/hook", receiver.uri());
@@ -492,6 +503,63 @@ async fn two_nodes_never_send_one_webhook_notification_twice() {
     let before = ids.len();
     ids.dedup();
     assert_eq!((before, ids.len()), (2, 2), "each notification sent once");
+}
+
+/// Notifications claimed together are sent together: a receiver that takes
+/// its time (an organization's dead endpoint) does not hold up the
+/// notifications queued behind it.
+#[tokio::test]
+async fn a_slow_webhook_receiver_does_not_hold_up_other_notifications() {
+    let fixture = EngineFixture::new().await;
+    let slow = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(8)))
+        .mount(&slow)
+        .await;
+    let fast = target(ResponseTemplate::new(200)).await;
+    let now = Utc::now();
+    // The slow one is oldest, so it is first in line.
+    let queued = [
+        (slow.uri(), now - chrono::Duration::seconds(1)),
+        (fast.uri(), now),
+        (fast.uri(), now),
+        (fast.uri(), now),
+    ];
+    for (url, at) in &queued {
+        punctual_persistence::notifications::enqueue_webhook(
+            fixture.database.conn(),
+            fixture.organization_id,
+            url,
+            "{}",
+            *at,
+        )
+        .await
+        .unwrap();
+    }
+    let engine = start(&fixture, fixture.config());
+    // (slow ones sent, fast ones sent)
+    let sent = || async {
+        let rows = punctual_persistence::entities::webhook_outbox::Entity::find()
+            .all(fixture.database.conn())
+            .await
+            .unwrap();
+        let count = |uri: String| {
+            rows.iter()
+                .filter(|row| row.url == uri && row.sent_at.is_some())
+                .count()
+        };
+        (count(slow.uri()), count(fast.uri()))
+    };
+    assert!(
+        eventually(Duration::from_secs(6), || async { sent().await == (0, 3) }).await,
+        "the others are delivered while the slow receiver still has its request"
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || async { sent().await == (1, 3) }).await,
+        "and the slow one once it answers"
+    );
+    engine.shutdown().await;
+    assert_eq!(fast.received_requests().await.unwrap().len(), 3);
 }
 
 #[tokio::test]

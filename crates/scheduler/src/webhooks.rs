@@ -54,20 +54,25 @@ async fn send_batch(inner: &Inner) -> Result<usize, EngineError> {
         outbox::claim_due::<webhook_outbox::Entity>(inner.database.conn(), now, lock_until, BATCH)
             .await?;
     let count = claimed.len();
-    for notification in claimed {
-        // Past this point another node may claim the message again while we are
-        // still waiting on the receiver, and it would go out twice: leave it (and
-        // the rest) for whoever claims them once the claim has expired.
-        if inner.clock.now() + send_allowance() >= lock_until {
-            tracing::debug!(notification_id = %notification.id, "claim nearly expired; left for later");
-            break;
-        }
+    // Sent together: a dead or slow receiver holds up its batch for one
+    // timeout, not one timeout per notification queued behind it, so one
+    // organization's broken endpoint does not delay everyone's notifications.
+    let sends = claimed.into_iter().map(|notification| {
         // Instrumented, not entered: an entered span would stay on this thread
         // across the awaits and label whatever else runs there meanwhile.
         let span = tracing::info_span!("webhook_notification", notification_id = %notification.id, org_id = %notification.organization_id);
-        send_one(inner, notification, now).instrument(span).await?;
+        send_one(inner, notification, now, lock_until).instrument(span)
+    });
+    let mut failure = None;
+    for result in futures_util::future::join_all(sends).await {
+        if let Err(error) = result {
+            failure = Some(error);
+        }
     }
-    Ok(count)
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(count),
+    }
 }
 
 /// The longest a send and its record may take: the request's timeout and a
@@ -76,15 +81,23 @@ fn send_allowance() -> chrono::Duration {
     chrono::Duration::from_std(TIMEOUT + Duration::from_secs(1)).unwrap_or(chrono::Duration::MAX)
 }
 
-/// Sends one claimed notification and records how it went.
+/// Sends one notification claimed until `lock_until` and records how it went.
 async fn send_one(
     inner: &Inner,
     notification: webhook_outbox::Model,
     now: DateTime<Utc>,
+    lock_until: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     let keys = inner
         .signing_keys(notification.organization_id, now)
         .await?;
+    // Past this point another node may claim the message again while we are
+    // still waiting on the receiver, and it would go out twice: leave it for
+    // whoever claims it once the claim has expired.
+    if inner.clock.now() + send_allowance() >= lock_until {
+        tracing::debug!("claim nearly expired; left for later");
+        return Ok(());
+    }
     let delivery = Delivery {
         message_id: notification.id.to_string(),
         url: &notification.url,
