@@ -158,7 +158,7 @@ async fn the_request_body_is_capped_by_the_plan() {
         free.max_request_body_bytes = 1_024;
         s.plans.insert("free".to_owned(), free);
         let mut pro = plan(10, 1_000);
-        pro.max_request_body_bytes = 300 * 1024;
+        pro.max_request_body_bytes = 200 * 1024;
         s.plans.insert("pro".to_owned(), pro);
         s.admin.service_token = "s".repeat(40);
     })
@@ -223,15 +223,15 @@ async fn the_request_body_is_capped_by_the_plan() {
         .unwrap();
     assert_eq!(upgraded.status(), 200);
     // Over the old 64 KiB ceiling, within the pro plan's cap.
-    let large = create_job(&app, &owner, &org, &with_body("large", 200 * 1024)).await;
+    let large = create_job(&app, &owner, &org, &with_body("large", 150 * 1024)).await;
     assert_eq!(large.status(), 201);
     let stored = large.json::<Value>().await.unwrap();
     assert_eq!(
         stored["request"]["body"].as_str().map(str::len),
-        Some(200 * 1024)
+        Some(150 * 1024)
     );
     assert_eq!(
-        refused_field(create_job(&app, &owner, &org, &with_body("huge", 300 * 1024 + 1)).await)
+        refused_field(create_job(&app, &owner, &org, &with_body("huge", 200 * 1024 + 1)).await)
             .await,
         Some("request.body".to_owned())
     );
@@ -241,7 +241,7 @@ async fn the_request_body_is_capped_by_the_plan() {
             &owner.access_token,
         )
         .await;
-    assert_eq!(usage["limits"]["max_request_body_bytes"], 300 * 1024);
+    assert_eq!(usage["limits"]["max_request_body_bytes"], 200 * 1024);
 }
 
 /// Creations racing for the last places: the count taken as each job is
@@ -578,9 +578,9 @@ async fn change_job(
 }
 
 /// An occurrence claimed ahead is counted against the quota as it is claimed;
-/// given back before its time (its job changed, paused, or the node stopped)
-/// it hands that back. So one that is claimed again is counted once, and one
-/// that never runs is not counted at all.
+/// given back before its time (its job changed, paused or deleted, or the node
+/// stopped) it hands that back. So one that is claimed again is counted once,
+/// and one that never runs is not counted at all.
 #[tokio::test]
 async fn claims_given_back_before_their_time_are_not_counted() {
     let fixture = EngineFixture::new().await;
@@ -594,6 +594,7 @@ async fn claims_given_back_before_their_time_are_not_counted() {
     let changed = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
     let paused = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
     let stopped = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
+    let deleted = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
     let config = EngineConfig {
         lookahead: Duration::from_secs(4),
         ..with_free_plan(&fixture, 100)
@@ -607,14 +608,14 @@ async fn claims_given_back_before_their_time_are_not_counted() {
         }
     };
 
-    // One node claims all three ahead; before their time one job changes, one
-    // is paused, and the node stops.
+    // One node claims all four ahead; before their time one job changes, one
+    // is paused, one is deleted (its claim with it), and the node stops.
     let first = Engine::new(fixture.database.clone(), config.clone())
         .unwrap()
         .start(None);
     assert!(
         eventually(Duration::from_secs(2), || async {
-            for job in [changed, paused, stopped] {
+            for job in [changed, paused, stopped, deleted] {
                 if status_of(job).await.as_deref() != Some("running") {
                     return false;
                 }
@@ -623,12 +624,19 @@ async fn claims_given_back_before_their_time_are_not_counted() {
         })
         .await
     );
-    assert_eq!(used().await.unwrap(), 3, "counted as they were claimed");
+    assert_eq!(used().await.unwrap(), 4, "counted as they were claimed");
     change_job(&fixture, changed, |job| {
         job.name = Set("renamed".to_owned())
     })
     .await;
     change_job(&fixture, paused, |job| job.enabled = Set(false)).await;
+    assert!(punctual_persistence::jobs::delete_job(
+        fixture.database.conn(),
+        fixture.organization_id,
+        deleted
+    )
+    .await
+    .unwrap());
     first.wake();
     assert!(
         eventually(Duration::from_secs(2), || async {
@@ -642,7 +650,7 @@ async fn claims_given_back_before_their_time_are_not_counted() {
     assert!(Utc::now() < due, "all of that before their time");
     assert_eq!(status_of(stopped).await.as_deref(), Some("pending"));
     assert!(target.received_requests().await.unwrap().is_empty());
-    assert_eq!(used().await.unwrap(), 0, "all three handed back");
+    assert_eq!(used().await.unwrap(), 0, "all four handed back");
 
     // Another node runs the two still due, when due.
     let second = Engine::new(fixture.database.clone(), config)

@@ -136,9 +136,10 @@ impl Serialize for JobKey {
 pub struct RequestBody(String);
 
 impl RequestBody {
-    /// The largest body any plan may allow, in bytes (512 KiB: with its JSON
-    /// escaping it still fits the API's 1 MiB request limit in the usual case).
-    pub const MAX_BYTES: usize = 512 * 1024;
+    /// The largest body any plan may allow, in bytes (256 KiB). With its JSON
+    /// escaping it still fits the API's 1 MiB request limit, and a node holds a
+    /// copy with each claimed execution, so it stays well below that.
+    pub const MAX_BYTES: usize = 256 * 1024;
 
     /// Checks a body's size against [`Self::MAX_BYTES`]; errors name the field
     /// `request.body`.

@@ -874,29 +874,14 @@ pub async fn job_versions(
 /// Gives up executions this node claimed ahead and has not started: those in
 /// `to_pending` go back to `pending` (any node claims them when due, with the
 /// job as it is then), those in `to_delete` are removed (their job was paused
-/// or deleted before they were due: they never ran). Returns the organization
-/// and due time of each execution given up, so that the caller can hand back
-/// what its claim took from the monthly quota.
+/// or deleted before they were due: they never ran).
 pub async fn release_claims(
     db: &impl ConnectionTrait,
     node_id: &str,
     to_pending: &[Uuid],
     to_delete: &[Uuid],
-) -> Result<Vec<(Uuid, DateTime<Utc>)>> {
-    let mut released = Vec::new();
-    let held = |chunk: &[Uuid]| {
-        execution::Entity::find()
-            .select_only()
-            .column(execution::Column::OrganizationId)
-            .column(execution::Column::RunAfter)
-            .filter(execution::Column::Id.is_in(chunk.to_vec()))
-            .filter(execution::Column::Status.eq("running"))
-            .filter(execution::Column::NodeId.eq(node_id))
-            .lock_exclusive()
-            .into_tuple::<(Uuid, DateTime<Utc>)>()
-    };
+) -> Result<()> {
     for chunk in to_pending.chunks(500) {
-        released.extend(held(chunk).all(db).await?);
         execution::Entity::update_many()
             .col_expr(execution::Column::Status, Expr::value("pending"))
             .col_expr(
@@ -918,7 +903,6 @@ pub async fn release_claims(
             .await?;
     }
     for chunk in to_delete.chunks(500) {
-        released.extend(held(chunk).all(db).await?);
         execution::Entity::delete_many()
             .filter(execution::Column::Id.is_in(chunk.to_vec()))
             .filter(execution::Column::Status.eq("running"))
@@ -926,7 +910,7 @@ pub async fn release_claims(
             .exec(db)
             .await?;
     }
-    Ok(released)
+    Ok(())
 }
 
 /// Records a failed occurrence on its job; past `auto_disable_after` consecutive

@@ -156,15 +156,32 @@ pub(crate) struct Inner {
     /// Room for due occurrences claimed by this node and waiting for a slot
     /// (as many as there are slots: more would keep work from other nodes).
     pub(crate) queued: Arc<Semaphore>,
-    /// Claimed ahead and not started: execution id → (job id, the job's
-    /// `updated_at` when claimed). A change to the job before the start gives
-    /// the claim up (see [`Inner::revalidate_ahead`]).
-    pub(crate) waiting: Mutex<HashMap<Uuid, (Uuid, DateTime<Utc>)>>,
+    /// Claimed ahead and not started, by execution id. A change to the job
+    /// before the start gives the claim up (see [`Inner::revalidate_ahead`]).
+    pub(crate) waiting: Mutex<HashMap<Uuid, WaitingClaim>>,
     /// Told when jobs may have changed (this node's API, or another node's).
     pub(crate) jobs_changed: Notify,
     /// Occurrences claimed ahead whose instant has come and that wait for a
     /// slot: while there are any, a herd is starting and the recorder waits.
     pub(crate) herd_waiting: AtomicUsize,
+}
+
+/// An occurrence claimed ahead of its time that has not started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WaitingClaim {
+    job_id: Uuid,
+    /// The job's `updated_at` when it was claimed.
+    job_updated_at: DateTime<Utc>,
+    /// Whose monthly quota the claim was counted in, and in which month (that
+    /// of its due time): where it is handed back if it is given up.
+    organization_id: Uuid,
+    run_after: DateTime<Utc>,
+}
+
+impl WaitingClaim {
+    fn quota_charge(&self) -> (Uuid, DateTime<Utc>) {
+        (self.organization_id, self.run_after)
+    }
 }
 
 /// Counts one occurrence of a starting herd while it waits for its slot.
@@ -623,7 +640,15 @@ impl Inner {
             metrics::gauge!("punctual_executions_in_flight").increment(1.0);
             let slot = if claim.execution.run_after > now {
                 if let Ok(mut waiting) = self.waiting.lock() {
-                    waiting.insert(claim.execution.id, (claim.job.id, claim.job.updated_at));
+                    waiting.insert(
+                        claim.execution.id,
+                        WaitingClaim {
+                            job_id: claim.job.id,
+                            job_updated_at: claim.job.updated_at,
+                            organization_id: claim.execution.organization_id,
+                            run_after: claim.execution.run_after,
+                        },
+                    );
                 }
                 Slot::Ahead(self.ahead.clone().try_acquire_owned().ok())
             } else {
@@ -642,17 +667,14 @@ impl Inner {
     /// (claimed again when due, with the job as it is then), or deleted when the
     /// job was paused or deleted.
     async fn revalidate_ahead(&self) -> Result<usize> {
-        let snapshot: Vec<(Uuid, Uuid, DateTime<Utc>)> = match self.waiting.lock() {
-            Ok(waiting) => waiting
-                .iter()
-                .map(|(id, (job, updated))| (*id, *job, *updated))
-                .collect(),
+        let snapshot: Vec<(Uuid, WaitingClaim)> = match self.waiting.lock() {
+            Ok(waiting) => waiting.iter().map(|(id, claim)| (*id, *claim)).collect(),
             Err(_) => return Ok(0),
         };
         if snapshot.is_empty() {
             return Ok(0);
         }
-        let mut job_ids: Vec<Uuid> = snapshot.iter().map(|(_, job, _)| *job).collect();
+        let mut job_ids: Vec<Uuid> = snapshot.iter().map(|(_, claim)| claim.job_id).collect();
         job_ids.sort();
         job_ids.dedup();
         let versions: HashMap<Uuid, (DateTime<Utc>, bool)> =
@@ -663,14 +685,15 @@ impl Inner {
                 .collect();
         let mut to_pending = Vec::new();
         let mut to_delete = Vec::new();
+        let mut charges = Vec::new();
         {
             let Ok(mut waiting) = self.waiting.lock() else {
                 return Ok(0);
             };
             let in_flight = self.in_flight.lock().ok();
-            for (id, job, updated) in snapshot {
-                let verdict = match versions.get(&job) {
-                    Some((now_updated, true)) if *now_updated == updated => continue,
+            for (id, claim) in snapshot {
+                let verdict = match versions.get(&claim.job_id) {
+                    Some((now_updated, true)) if *now_updated == claim.job_updated_at => continue,
                     Some((_, true)) => &mut to_pending,
                     _ => &mut to_delete,
                 };
@@ -680,6 +703,7 @@ impl Inner {
                         token.cancel();
                     }
                     verdict.push(id);
+                    charges.push(claim.quota_charge());
                 }
             }
         }
@@ -687,10 +711,10 @@ impl Inner {
             return Ok(0);
         }
         let transaction = self.database.begin_write().await?;
-        let released =
-            store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete)
-                .await?;
-        self.refund_quota(&transaction, &released).await?;
+        store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete).await?;
+        // Whatever became of the row meanwhile (its job deleted with it, or a
+        // rescuer's), this claim never ran here: what it was counted goes back.
+        self.refund_quota(&transaction, &charges).await?;
         transaction.commit().await?;
         if !to_pending.is_empty() {
             self.wake.notify_one();
@@ -798,21 +822,21 @@ impl Inner {
     }
 
     /// Hands back to the monthly quotas what [`Self::apply_quota`] took for
-    /// claims given up before they started (`released`: organization and due
-    /// time of each), so that an occurrence claimed ahead, given back and
-    /// claimed again is counted once, and one that never runs not at all. A
-    /// claim made ahead was counted in the period of its due time, which is
-    /// where it is given back.
+    /// claims made ahead and given up before they started (`charges`:
+    /// organization and due time of each), so that an occurrence given back
+    /// and claimed again is counted once, and one that never runs (its job
+    /// paused or deleted) not at all. A claim made ahead was counted in the
+    /// period of its due time, which is where it is handed back.
     async fn refund_quota(
         &self,
         db: &impl punctual_persistence::sea_orm::ConnectionTrait,
-        released: &[(Uuid, DateTime<Utc>)],
+        charges: &[(Uuid, DateTime<Utc>)],
     ) -> Result<()> {
-        if released.is_empty() || self.config.plans.is_empty() {
+        if charges.is_empty() || self.config.plans.is_empty() {
             return Ok(());
         }
         let mut counts: BTreeMap<(Uuid, DateTime<Utc>), u64> = BTreeMap::new();
-        for (org, run_after) in released {
+        for (org, run_after) in charges {
             *counts
                 .entry((*org, UsagePeriod::containing(*run_after).start))
                 .or_insert(0) += 1;
@@ -1204,25 +1228,25 @@ impl Inner {
         self.tasks.close();
         // Claims made ahead that have not started go back to pending at once:
         // any node (or this one after a restart) runs them when due.
-        let not_started: Vec<Uuid> = match (self.waiting.lock(), self.in_flight.lock()) {
-            (Ok(mut waiting), Ok(in_flight)) => waiting
-                .drain()
-                .map(|(id, _)| {
-                    if let Some(token) = in_flight.get(&id) {
-                        token.cancel();
-                    }
-                    id
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let (not_started, charges): (Vec<Uuid>, Vec<_>) =
+            match (self.waiting.lock(), self.in_flight.lock()) {
+                (Ok(mut waiting), Ok(in_flight)) => waiting
+                    .drain()
+                    .map(|(id, claim)| {
+                        if let Some(token) = in_flight.get(&id) {
+                            token.cancel();
+                        }
+                        (id, claim.quota_charge())
+                    })
+                    .unzip(),
+                _ => (Vec::new(), Vec::new()),
+            };
         if !not_started.is_empty() {
             let released = async {
                 let transaction = self.database.begin_write().await?;
-                let released =
-                    store::release_claims(&transaction, &self.config.node_id, &not_started, &[])
-                        .await?;
-                self.refund_quota(&transaction, &released).await?;
+                store::release_claims(&transaction, &self.config.node_id, &not_started, &[])
+                    .await?;
+                self.refund_quota(&transaction, &charges).await?;
                 transaction.commit().await?;
                 Ok::<_, EngineError>(())
             }

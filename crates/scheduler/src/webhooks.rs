@@ -63,16 +63,20 @@ async fn send_batch(inner: &Inner) -> Result<usize, EngineError> {
         let span = tracing::info_span!("webhook_notification", notification_id = %notification.id, org_id = %notification.organization_id);
         send_one(inner, notification, now, lock_until).instrument(span)
     });
-    let mut failure = None;
     for result in futures_util::future::join_all(sends).await {
+        // Each send records its own outcome; one that could not is claimed
+        // again once its claim expires.
         if let Err(error) = result {
-            failure = Some(error);
+            tracing::warn!(%error, "webhook notification not recorded");
         }
     }
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(count),
-    }
+    Ok(count)
+}
+
+/// Whether a send starting at `now` is over, outcome recorded, before the
+/// claim held until `lock_until` expires.
+fn claim_outlasts_send(now: DateTime<Utc>, lock_until: DateTime<Utc>) -> bool {
+    now + send_allowance() < lock_until
 }
 
 /// The longest a send and its record may take: the request's timeout and a
@@ -94,7 +98,7 @@ async fn send_one(
     // Past this point another node may claim the message again while we are
     // still waiting on the receiver, and it would go out twice: leave it for
     // whoever claims it once the claim has expired.
-    if inner.clock.now() + send_allowance() >= lock_until {
+    if !claim_outlasts_send(inner.clock.now(), lock_until) {
         tracing::debug!("claim nearly expired; left for later");
         return Ok(());
     }
@@ -131,4 +135,29 @@ async fn send_one(
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_starts_only_while_the_claim_outlasts_its_timeout() {
+        let now = Utc::now();
+        let allowance = send_allowance();
+        assert_eq!(allowance, chrono::Duration::seconds(11));
+        assert!(claim_outlasts_send(
+            now,
+            now + chrono::Duration::seconds(120)
+        ));
+        assert!(claim_outlasts_send(
+            now,
+            now + allowance + chrono::Duration::milliseconds(1)
+        ));
+        assert!(!claim_outlasts_send(now, now + allowance));
+        assert!(!claim_outlasts_send(
+            now,
+            now - chrono::Duration::seconds(1)
+        ));
+    }
 }

@@ -513,7 +513,7 @@ fn job_form(
                 (select("method", "Method", &form.method, &[("GET", "GET"), ("POST", "POST"), ("PUT", "PUT"), ("PATCH", "PATCH"), ("DELETE", "DELETE"), ("HEAD", "HEAD")]))
                 (errors("method-error", &problems_of(problems, "request.method")))
                 (textarea("headers", "Headers", &form.headers, "one per line, as Name: value", &problems_of(problems, "request.headers")))
-                (textarea("body", "Body", &form.body, "sent as is, at most 64 KiB", &problems_of(problems, "request.body")))
+                (textarea("body", "Body", &form.body, "sent as is; the plan caps its size (64 KiB on the free plan)", &problems_of(problems, "request.body")))
                 (field("timeout_ms", "Timeout (ms)", &form.timeout_ms, "number", None, "request.timeout_ms"))
             }
             fieldset {

@@ -83,7 +83,7 @@ pub struct RequestInput {
     pub method: Option<String>,
     /// Extra headers; not `Host`, `Content-Length` or hop-by-hop headers.
     pub headers: Option<BTreeMap<String, String>>,
-    /// Body text, at most 64 KiB.
+    /// Body text, at most the plan's cap (64 KiB on the free plan).
     pub body: Option<String>,
     /// Per-attempt timeout, 1 to 300000 ms; default 30000.
     #[schema(example = 30000, minimum = 1, maximum = 300000)]
