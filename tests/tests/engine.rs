@@ -993,6 +993,70 @@ async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() 
     assert_eq!(new_target.received_requests().await.unwrap().len(), 1);
 }
 
+/// A graceful shutdown waits for the requests in flight, and keeps their leases
+/// meanwhile: another node must not take them for lost and send them again.
+#[tokio::test]
+async fn a_run_finishing_within_the_shutdown_grace_keeps_its_lease() {
+    let fixture = EngineFixture::new().await;
+    // Longer than the test lease (2 s), within the shutdown grace (5 s).
+    let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(4))).await;
+    let job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+        .await;
+    let first = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            server.received_requests().await.unwrap().len() == 1
+        })
+        .await
+    );
+    let second = start(&fixture, fixture.config());
+    first.shutdown().await;
+    // Time for the second node's rescuer to look again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    second.shutdown().await;
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "sent once"
+    );
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    assert_eq!(executions[0].status, "success");
+}
+
+/// A once-job rescheduled while its run is in flight keeps its new time: the
+/// old occurrence's end does not complete it.
+#[tokio::test]
+async fn a_once_job_rescheduled_during_its_run_keeps_its_new_time() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(1))).await;
+    let job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            server.received_requests().await.unwrap().len() == 1
+        })
+        .await
+    );
+    let later = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 3_600, 0).unwrap();
+    change_job(&fixture, job, |model| {
+        use punctual_persistence::sea_orm::ActiveValue::Set;
+        model.run_at = Set(Some(later));
+        model.next_run_at = Set(Some(later));
+        model.completed_at = Set(None);
+    })
+    .await;
+    assert!(fixture.one_finishes(job, Duration::from_secs(10)).await);
+    engine.shutdown().await;
+    let row = fixture.job(job).await;
+    assert_eq!(row.completed_at, None, "not completed by the old run");
+    assert_eq!(row.next_run_at, Some(later), "still due at its new time");
+    assert_eq!(fixture.executions(job).await[0].status, "success");
+}
+
 /// A name (not an IP literal) that the system resolver maps to loopback.
 fn loopback_name() -> String {
     let hostname = std::fs::read_to_string("/etc/hostname")

@@ -833,7 +833,39 @@ pub async fn reset_failure_streaks(
     Ok(recovered)
 }
 
-/// Marks once-jobs finished.
+/// Marks once-jobs finished by the end of their own occurrence, given as
+/// (job, the occurrence's `scheduled_for`): a job completes only while it is
+/// still a once-job due at that time. One rescheduled while its old occurrence
+/// ran (a new `at`, or made a cron job) keeps its new schedule. One statement
+/// per distinct time (a drain of jobs due together shares one).
+pub async fn complete_once_jobs(
+    db: &impl ConnectionTrait,
+    finished: &[(Uuid, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut by_time: std::collections::BTreeMap<DateTime<Utc>, Vec<Uuid>> =
+        std::collections::BTreeMap::new();
+    for (job_id, scheduled_for) in finished {
+        by_time.entry(*scheduled_for).or_default().push(*job_id);
+    }
+    let backend = db.get_database_backend();
+    for (scheduled_for, ids) in by_time {
+        for chunk in ids.chunks(500) {
+            let mut p = Parameters::new(backend);
+            let sql = format!(
+                "UPDATE jobs SET completed_at = {}, next_run_at = NULL \
+                 WHERE schedule_kind = 'once' AND run_at = {} AND id IN ({})",
+                p.bind(now),
+                p.bind(scheduled_for),
+                p.list(chunk)
+            );
+            db.execute(p.statement(sql)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks once-jobs finished (the caller holds their rows, as read).
 pub async fn complete_jobs(
     db: &impl ConnectionTrait,
     job_ids: &[Uuid],
@@ -957,15 +989,6 @@ pub async fn record_occurrence_failure(
         .exec(db)
         .await?;
     Ok(disabled.rows_affected == 1)
-}
-
-/// Marks a once-job finished.
-pub async fn complete_job(
-    db: &impl ConnectionTrait,
-    job_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    complete_jobs(db, &[job_id], now).await
 }
 
 /// Takes over executions whose lease expired (their node died): each is marked

@@ -286,7 +286,7 @@ impl Engine {
             tasks: TaskTracker::new(),
         });
         let mut helpers = vec![
-            tokio::spawn(lease_keeper(inner.clone(), stop.clone())),
+            tokio::spawn(lease_keeper(inner.clone())),
             tokio::spawn(rescuer(inner.clone(), stop.clone())),
             tokio::spawn(listen_for_wakeups(inner.clone(), stop.clone())),
             tokio::spawn(crate::webhooks::send_webhook_notifications(
@@ -1077,12 +1077,12 @@ impl Inner {
             .await?;
             self.queued_notifications();
         }
-        let once_jobs: Vec<Uuid> = succeeded
+        let once_jobs: Vec<(Uuid, DateTime<Utc>)> = succeeded
             .iter()
             .filter(|c| finishes_its_job(&c.claim))
-            .map(|c| c.claim.execution.job_id)
+            .map(|c| (c.claim.execution.job_id, c.claim.execution.scheduled_for))
             .collect();
-        store::complete_jobs(&transaction, &once_jobs, finished).await?;
+        store::complete_once_jobs(&transaction, &once_jobs, finished).await?;
         for completion in &failed {
             self.after_failed_attempt(
                 &transaction,
@@ -1217,7 +1217,8 @@ impl Inner {
         }
         self.queued_notifications();
         if finishes_its_job(claim) {
-            store::complete_job(db, execution.job_id, now).await?;
+            store::complete_once_jobs(db, &[(execution.job_id, execution.scheduled_for)], now)
+                .await?;
         }
         Ok(())
     }
@@ -1305,7 +1306,9 @@ impl Inner {
 /// The row an attempt's result becomes.
 /// Whether the end of this execution's occurrence is the end of its job: the
 /// once-job's own occurrence, not a manual run of it (which shifts nothing, so
-/// the job still runs at its time).
+/// the job still runs at its time). Judged on the job as claimed; the
+/// completion itself checks the job as it is then
+/// (`store::complete_once_jobs`).
 fn finishes_its_job(claim: &ClaimedExecution) -> bool {
     claim.job.schedule_kind == "once" && claim.job.run_at == Some(claim.execution.scheduled_for)
 }
@@ -1365,13 +1368,13 @@ async fn record_completions(inner: Arc<Inner>, mut completed: mpsc::Receiver<Com
 }
 
 /// Renews this node's leases and stops executions that are no longer ours.
-async fn lease_keeper(inner: Arc<Inner>, stop: CancellationToken) {
+/// It runs until the handle aborts it, after the drain: the runs finishing
+/// within the shutdown grace must keep their leases, or another node rescues
+/// them and sends their requests again.
+async fn lease_keeper(inner: Arc<Inner>) {
     let period = (inner.config.lease / 3).max(Duration::from_millis(100));
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
-        }
+        tokio::time::sleep(period).await;
         let local: Vec<Uuid> = inner
             .in_flight
             .lock()
