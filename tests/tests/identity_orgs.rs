@@ -910,6 +910,92 @@ async fn api_keys_are_shown_once_listed_without_secret_and_revocable() {
     problem(again, 404).await;
 }
 
+/// Every page of `path` with `?limit=`, following `next_cursor`: the ids of the
+/// items of each page (read with `id`).
+async fn pages(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    limit: u64,
+    id: impl Fn(&Value) -> String,
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(cursor) => format!("{path}?limit={limit}&cursor={cursor}"),
+            None => format!("{path}?limit={limit}"),
+        };
+        let page = get_json(app, &url, token).await;
+        pages.push(page["data"].as_array().unwrap().iter().map(&id).collect());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return pages,
+        }
+        assert!(pages.len() < 10, "pages without end: {pages:?}");
+    }
+}
+
+/// The organization lists (the caller's organizations, members, invitations,
+/// API keys) are cursor-paginated like every list (API.md): `limit` and
+/// `cursor` page through all of them once, and a bad `limit` is a 422.
+#[tokio::test]
+async fn organization_lists_are_paginated() {
+    let app = spawn_app().await;
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    for _ in 0..2 {
+        app.create_org(&owner).await;
+    }
+    for _ in 0..2 {
+        let member = app.register_user().await;
+        app.add_member(&org, &member, "member").await;
+    }
+    for _ in 0..3 {
+        let email = format!("{}@example.com", unique("paged"));
+        invite(&app, &owner.access_token, &org, &email, "member").await;
+    }
+    for _ in 0..3 {
+        create_key(&app, &owner.access_token, &org, "member").await;
+    }
+    let base = format!("/api/v1/orgs/{}", org.slug);
+    let by_id = |item: &Value| item["id"].as_str().unwrap().to_owned();
+    let by_user = |item: &Value| item["user"]["id"].as_str().unwrap().to_owned();
+    for (path, id, total) in [
+        (
+            "/api/v1/orgs".to_owned(),
+            &by_id as &dyn Fn(&Value) -> String,
+            3,
+        ),
+        (format!("{base}/members"), &by_user, 3),
+        (format!("{base}/invitations"), &by_id, 3),
+        (format!("{base}/api-keys"), &by_id, 3),
+    ] {
+        let whole = get_json(&app, &path, &owner.access_token).await;
+        assert_eq!(whole["data"].as_array().unwrap().len(), total, "{path}");
+        assert_eq!(whole["next_cursor"], Value::Null, "{path}");
+        let paged = pages(&app, &owner.access_token, &path, 2, id).await;
+        assert_eq!(
+            paged.iter().map(Vec::len).collect::<Vec<_>>(),
+            [2, 1],
+            "{path}: {paged:?}"
+        );
+        let mut seen: Vec<String> = paged.concat();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), total, "{path}: each item once");
+        let bad = app
+            .call(
+                Method::GET,
+                &format!("{path}?limit=abc"),
+                Some(&owner.access_token),
+                None,
+            )
+            .await;
+        assert_eq!(invalid_fields(bad).await, ["limit"], "{path}");
+    }
+}
+
 #[tokio::test]
 async fn a_suspended_organizations_keys_get_403() {
     let service_token = "x".repeat(40);
@@ -1055,6 +1141,36 @@ async fn an_invitation_is_accepted_once_by_the_invited_email_only() {
         json!([]),
         "accepted invitations are not open"
     );
+}
+
+/// Two invitations of one address, accepted at once: one joins, the other is a
+/// 409 "already a member" (it was a 500 on PostgreSQL, from the membership's
+/// key, when both passed the membership check together).
+#[tokio::test]
+async fn two_invitations_accepted_at_once_give_one_200_and_one_409() {
+    let app = spawn_app().await;
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    for round in 0..4 {
+        let email = format!("{}@example.com", unique("twice"));
+        invite(&app, &owner.access_token, &org, &email, "member").await;
+        invite(&app, &owner.access_token, &org, &email, "admin").await;
+        let tokens: Vec<String> = app
+            .emails_to(&email)
+            .await
+            .iter()
+            .map(|email| punctual_tests::token_in_email(&email.body))
+            .collect();
+        assert_eq!(tokens.len(), 2);
+        let invitee = app.register_user_with_email(&email).await;
+        let (a, b) = tokio::join!(
+            accept(&app, &invitee, &tokens[0]),
+            accept(&app, &invitee, &tokens[1])
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+    }
 }
 
 #[tokio::test]

@@ -244,6 +244,59 @@ async fn the_request_body_is_capped_by_the_plan() {
     assert_eq!(usage["limits"]["max_request_body_bytes"], 200 * 1024);
 }
 
+/// A manual run with the month's executions used up is a 429 with `limit` and
+/// `current`, not a run accepted and then recorded skipped.
+#[tokio::test]
+async fn a_manual_run_past_the_monthly_quota_is_a_429() {
+    let app = spawn_app_with(|s| {
+        s.plans.insert("free".to_owned(), plan(10, 2));
+    })
+    .await;
+    let (owner, org) = owner_and_org(&app).await;
+    let created = create_job(
+        &app,
+        &owner,
+        &org,
+        &job("manual", "http://127.0.0.1:9/hook", "0 0 1 1 *"),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trigger = || {
+        app.authed(
+            Method::POST,
+            &format!("/api/v1/orgs/{}/jobs/{id}/trigger", org.slug),
+            &owner.access_token,
+        )
+        .send()
+    };
+    assert_eq!(trigger().await.unwrap().status(), 202, "within the quota");
+    let org_id: uuid::Uuid = org.id.parse().unwrap();
+    let period = UsagePeriod::containing(Utc::now()).key();
+    let used = || quota::executions_used(app.database.conn(), org_id, &period);
+    // The engine counts the manual run as it starts; then the month's last one
+    // goes elsewhere.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            used().await.unwrap() == 1
+        })
+        .await
+    );
+    let transaction = app.database.begin_write().await.unwrap();
+    quota::consume_executions(&transaction, org_id, &period, 1, 2)
+        .await
+        .unwrap();
+    transaction.commit().await.unwrap();
+    let over = problem(trigger().await.unwrap(), 429).await;
+    assert_eq!(
+        (over["limit"].as_u64(), over["current"].as_u64()),
+        (Some(2), Some(2))
+    );
+}
+
 /// Creations racing for the last places: the count taken as each job is
 /// inserted decides, so the plan's limit holds exactly; a delete frees a place.
 #[tokio::test]

@@ -21,12 +21,23 @@ pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 10_000;
 
 /// A key as read from the database, and its organization.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CachedKey {
     /// The key row (its secret's hash included, never the secret).
     pub key: api_key::Model,
     /// Its organization.
     pub organization: organization::Model,
+}
+
+/// Names the key and its organization; the row's secret hash stays out of
+/// logs.
+impl std::fmt::Debug for CachedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedKey")
+            .field("key_id", &self.key.id)
+            .field("organization_id", &self.organization.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Recently authenticated API keys, by public id.

@@ -28,6 +28,31 @@ impl<T> Page<T> {
             next_cursor: None,
         }
     }
+
+    /// One page of a list read whole (an organization's members, keys or
+    /// invitations, a user's organizations: short lists), newest first by
+    /// `id` (UUIDv7: creation order): the `query`'s limit of items after its
+    /// cursor, which is the last id of the page before.
+    pub fn of_list(
+        mut items: Vec<T>,
+        id: impl Fn(&T) -> uuid::Uuid,
+        query: &PageQuery,
+    ) -> Result<Self, ApiError> {
+        let limit = usize::try_from(query.limit()?).unwrap_or(usize::MAX);
+        let after = query.uuid_cursor()?;
+        items.sort_by_key(|item| std::cmp::Reverse(id(item)));
+        let mut data: Vec<T> = items
+            .into_iter()
+            .filter(|item| after.is_none_or(|after| id(item) < after))
+            .collect();
+        let next_cursor = if data.len() > limit {
+            data.truncate(limit);
+            data.last().map(|item| id(item).to_string())
+        } else {
+            None
+        };
+        Ok(Self { data, next_cursor })
+    }
 }
 
 /// `?limit=&cursor=`.

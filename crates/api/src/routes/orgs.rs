@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
-use crate::pagination::Page;
+use crate::pagination::{Page, PageQuery};
 use crate::service::identity::OrganizationView;
 use crate::service::organizations::{
     self, ApiKeyView, CreatedApiKey, CreatedOrganization, InvitationView, MemberView,
@@ -50,15 +50,15 @@ pub async fn create(
 }
 
 /// The caller's organizations.
-#[utoipa::path(tag = "organizations", security(("bearer" = [])), responses((status = 200, body = Page<OrganizationView>)))]
+#[utoipa::path(tag = "organizations", security(("bearer" = [])), params(PageQuery), responses((status = 200, body = Page<OrganizationView>)))]
 #[get("/api/v1/orgs")]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<OrganizationView>>, ApiError> {
-    Ok(web::Json(Page::all(
-        organizations::list_mine(&state, &caller).await?,
-    )))
+    let all = organizations::list_mine(&state, &caller).await?;
+    Ok(web::Json(Page::of_list(all, |org| org.id, &page)?))
 }
 
 /// One organization (members).
@@ -128,7 +128,7 @@ pub async fn delete(
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
-    params(("org" = String, Path, description = "organization slug")),
+    params(("org" = String, Path, description = "organization slug"), PageQuery),
     responses((status = 200, body = Page<MemberView>))
 )]
 #[get("/api/v1/orgs/{org}/members")]
@@ -136,10 +136,14 @@ pub async fn members(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<MemberView>>, ApiError> {
-    Ok(web::Json(Page::all(
-        organizations::members(&state, &caller, &path).await?,
-    )))
+    let all = organizations::members(&state, &caller, &path).await?;
+    Ok(web::Json(Page::of_list(
+        all,
+        |member| member.user.id,
+        &page,
+    )?))
 }
 
 // The roles come from the domain's list; a field's schema_with replaces its doc
@@ -254,7 +258,7 @@ pub async fn invite(
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
-    params(("org" = String, Path, description = "organization slug")),
+    params(("org" = String, Path, description = "organization slug"), PageQuery),
     responses((status = 200, body = Page<InvitationView>))
 )]
 #[get("/api/v1/orgs/{org}/invitations")]
@@ -262,10 +266,14 @@ pub async fn invitations(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<InvitationView>>, ApiError> {
-    Ok(web::Json(Page::all(
-        organizations::invitations(&state, &caller, &path).await?,
-    )))
+    let all = organizations::invitations(&state, &caller, &path).await?;
+    Ok(web::Json(Page::of_list(
+        all,
+        |invitation| invitation.id,
+        &page,
+    )?))
 }
 
 /// Revokes an invitation (admins).
@@ -287,7 +295,7 @@ pub async fn revoke_invitation(
 }
 
 /// `POST /invitations/accept`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct AcceptInvitation {
     /// The token from the invitation email.
     pub token: String,
@@ -346,7 +354,7 @@ pub async fn create_api_key(
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
-    params(("org" = String, Path, description = "organization slug")),
+    params(("org" = String, Path, description = "organization slug"), PageQuery),
     responses((status = 200, body = Page<ApiKeyView>))
 )]
 #[get("/api/v1/orgs/{org}/api-keys")]
@@ -354,10 +362,10 @@ pub async fn api_keys(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Page<ApiKeyView>>, ApiError> {
-    Ok(web::Json(Page::all(
-        organizations::api_keys(&state, &caller, &path).await?,
-    )))
+    let all = organizations::api_keys(&state, &caller, &path).await?;
+    Ok(web::Json(Page::of_list(all, |key| key.id, &page)?))
 }
 
 /// Revokes an API key (admins).
@@ -412,4 +420,12 @@ pub async fn signing_secret(
     Ok(web::Json(
         organizations::signing_secrets(&state, &caller, &path).await?,
     ))
+}
+
+impl std::fmt::Debug for AcceptInvitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptInvitation")
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }

@@ -28,7 +28,7 @@ const PASSWORD_RESET: &str = "password_reset";
 const EMAIL_TOKEN_TTL_MINUTES: i64 = 30;
 
 /// A fresh access token and refresh token.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct TokenPair {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -107,7 +107,7 @@ impl OrganizationView {
 }
 
 /// Input of [`register`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Registration {
     /// Email.
     pub email: String,
@@ -120,7 +120,7 @@ pub struct Registration {
 }
 
 /// What [`register`] created.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Registered {
     /// The new user.
     pub user: UserView,
@@ -318,11 +318,21 @@ async fn start_session(
     ))
 }
 
+/// How a subject of failed attempts is kept (see [`admit`]).
+fn failure_subject(subject: &str) -> String {
+    TokenHash::from_plaintext(subject).to_hex()
+}
+
 /// Puts an attempt on record, then counts the window's attempts with it: over
 /// `max` before this one, it is taken back and refused with the time until the
 /// oldest leaves the window. Recording before counting is what makes attempts
 /// arriving together see each other: had each counted first, a burst would all
 /// pass the check before any of its failures was written.
+///
+/// The subject (an email as typed, an address) is kept as its SHA-256: a fixed
+/// 64 characters whatever the input's length (the column is indexed, and
+/// PostgreSQL refuses index entries over ~2.7 KB), and no email addresses in
+/// a table of failed attempts.
 async fn admit(
     state: &AppState,
     scope: &str,
@@ -331,6 +341,7 @@ async fn admit(
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
     let db = state.database.conn();
+    let subject = &failure_subject(subject);
     let attempt = accounts::record_auth_failure(db, scope, subject, now).await?;
     let window = state.identity.failure_window;
     let (count, oldest) = accounts::recent_auth_failures(db, scope, subject, now - window).await?;
@@ -426,7 +437,8 @@ pub async fn login(
         None
     };
     let transaction = state.database.begin_write().await?;
-    accounts::clear_auth_failures(&transaction, "login_email", &normalized).await?;
+    accounts::clear_auth_failures(&transaction, "login_email", &failure_subject(&normalized))
+        .await?;
     accounts::forget_auth_failures(&transaction, &[by_ip]).await?;
     if let Some(hash) = new_hash {
         accounts::set_password_hash(&transaction, user.id, hash, now).await?;
@@ -778,4 +790,41 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
         session_id: session.id,
         platform_admin: user.is_platform_admin,
     })
+}
+
+// Values holding a password or a token say so when printed, never what it is.
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("name", &self.name)
+            .field("organization", &self.organization)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("user", &self.user)
+            .field("organization", &self.organization)
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("tokens", &self.tokens)
+            .finish()
+    }
 }

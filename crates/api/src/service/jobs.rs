@@ -565,6 +565,7 @@ pub async fn trigger(
     let job = jobs::find_job(state.database.conn(), access.org.id, id)
         .await?
         .ok_or(ServiceError::NotFound("job"))?;
+    plans::check_execution_quota(state, &access.org, Utc::now()).await?;
     for _ in 0..SAVE_ATTEMPTS {
         // A transaction per attempt: on PostgreSQL a failed insert spoils the
         // transaction it ran in, and the retry needs a clean one.

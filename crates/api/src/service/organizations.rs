@@ -88,7 +88,7 @@ fn require_user(caller: &Caller) -> Result<Uuid> {
 }
 
 /// An organization with its freshly created signing secret.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct CreatedOrganization {
     /// The organization.
     #[serde(flatten)]
@@ -533,6 +533,8 @@ pub async fn accept_invitation(
     if !organizations::mark_invitation_accepted(&transaction, invitation.id, now).await? {
         return Err(ServiceError::NotFound("invitation"));
     }
+    // Two invitations of one address accepted at once both pass the check
+    // above; the membership's key refuses the second.
     organizations::insert_membership(
         &transaction,
         invitation.organization_id,
@@ -540,7 +542,8 @@ pub async fn accept_invitation(
         &invitation.role,
         now,
     )
-    .await?;
+    .await
+    .map_err(|error| conflict_if_taken(error, "already a member"))?;
     let org = organizations::find_organization(&transaction, invitation.organization_id)
         .await?
         .ok_or(ServiceError::NotFound("invitation"))?;
@@ -585,7 +588,7 @@ impl From<&api_key::Model> for ApiKeyView {
 }
 
 /// A new key, with its full value shown this once.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct CreatedApiKey {
     /// The key.
     #[serde(flatten)]
@@ -682,7 +685,7 @@ pub async fn revoke_api_key(state: &AppState, caller: &Caller, slug: &str, id: U
 }
 
 /// The signing secrets in force.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct SigningSecrets {
     /// Signs from now on.
     pub signing_secret: String,
@@ -749,4 +752,37 @@ async fn signing_secrets_of(
         previous_expires_at: previous.as_ref().and_then(|p| p.expires_at),
         previous_secret: previous.map(|p| p.secret),
     })
+}
+
+// Values holding a key or a secret say so when printed, never what it is.
+
+impl std::fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("key", &self.key)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SigningSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningSecrets")
+            .field("signing_secret", &"<redacted>")
+            .field(
+                "previous_secret",
+                &self.previous_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("previous_expires_at", &self.previous_expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreatedOrganization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedOrganization")
+            .field("organization", &self.organization)
+            .field("signing_secret", &"<redacted>")
+            .finish()
+    }
 }

@@ -26,6 +26,36 @@ fn too_many_jobs(org: &organization::Model, limits: &PlanLimits, current: u64) -
     }
 }
 
+/// Before a manual run: with the month's executions used up, a 429 (API.md:
+/// monthly executions are enforced with `limit` and `current`) rather than a
+/// run accepted only to be recorded skipped.
+pub async fn check_execution_quota(
+    state: &AppState,
+    org: &organization::Model,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let Some(limits) = limits_of(state, org) else {
+        return Ok(());
+    };
+    let period = punctual_domain::UsagePeriod::containing(now);
+    let used =
+        punctual_persistence::quota::executions_used(state.database.conn(), org.id, &period.key())
+            .await?;
+    if used >= limits.executions_per_month {
+        return Err(ServiceError::QuotaExceeded {
+            detail: format!(
+                "the {} plan allows {} executions a month, all used in {}",
+                org.plan,
+                limits.executions_per_month,
+                period.key()
+            ),
+            limit: limits.executions_per_month,
+            current: used,
+        });
+    }
+    Ok(())
+}
+
 /// Right after a job was inserted in `db`'s transaction: past the plan's job
 /// count, a 429 (the caller drops the transaction, so nothing is created). The
 /// insert keeps the organization's row locked until the transaction ends, so
