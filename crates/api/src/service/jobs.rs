@@ -24,6 +24,7 @@ pub use preview::{preview, Preview, PreviewInput, PreviewRun, MAX_PREVIEW_COUNT}
 pub use views::{ExecutionSummary, ExecutionView, JobView, RequestView, RetryView, ScheduleView};
 
 use self::changes::{job_metadata, update_metadata};
+pub(crate) use self::input::resolves_to_blocked_address;
 use self::input::{
     apply_patch, input_document, job_input, parse_job, stored_spec, to_micros, Rules,
 };

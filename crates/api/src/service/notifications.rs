@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::caller::Caller;
 use crate::error::FieldProblem;
 use crate::service::audit::Entry;
+use crate::service::jobs::resolves_to_blocked_address;
 use crate::service::organizations::authorize;
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -110,22 +111,17 @@ pub async fn put(
         None => None,
         Some(url) => match TargetUrl::parse(url, state.allow_private_networks) {
             Ok(target) => {
-                let port = target.port_or_default();
-                match punctual_scheduler::outbound::resolve_checked(
-                    target.host(),
-                    port,
-                    state.allow_private_networks,
-                )
-                .await
-                {
-                    Err(punctual_scheduler::outbound::OutboundError::Blocked { .. }) => {
-                        problems.push(FieldProblem {
-                            field: "webhook_url".to_owned(),
-                            message: "resolves to a private or reserved address".to_owned(),
-                        });
+                let blocked = if state.allow_private_networks {
+                    None
+                } else {
+                    resolves_to_blocked_address(&target, "webhook_url").await
+                };
+                match blocked {
+                    Some(problem) => {
+                        problems.push(problem);
                         None
                     }
-                    _ => Some(target.as_str().to_owned()),
+                    None => Some(target.as_str().to_owned()),
                 }
             }
             Err(error) => {

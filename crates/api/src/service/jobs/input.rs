@@ -429,16 +429,27 @@ fn parse_retry(input: Option<&RetryInput>, problems: &mut Problems) -> Option<Re
 /// With private networks disallowed: a host name that resolves to a blocked address is
 /// a problem of `request.url`. IP literals were judged by [`TargetUrl::parse`].
 async fn check_resolved_addresses(url: &TargetUrl) -> Option<FieldProblem> {
+    resolves_to_blocked_address(url, "request.url").await
+}
+
+/// A host name that resolves to a blocked address (loopback, private, link-local
+/// ...) is a problem of `field`; one that does not resolve within
+/// [`SAVE_TIME_DNS_TIMEOUT`] is let through (every request checks again before it
+/// connects). Job targets and notification webhooks are saved under this rule.
+pub(crate) async fn resolves_to_blocked_address(
+    url: &TargetUrl,
+    field: &str,
+) -> Option<FieldProblem> {
     if url.ip().is_some() {
         return None;
     }
     let lookup = resolve_checked(url.host(), url.port_or_default(), false);
     match tokio::time::timeout(SAVE_TIME_DNS_TIMEOUT, lookup).await {
         Ok(Err(OutboundError::Blocked { address, .. })) => Some(FieldProblem {
-            field: "request.url".to_owned(),
+            field: field.to_owned(),
             message: format!(
                 "{} resolves to {address}, a loopback, private, link-local or otherwise \
-                 non-public address, which jobs may not call",
+                 non-public address, which may not be called",
                 url.host()
             ),
         }),
