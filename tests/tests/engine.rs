@@ -993,6 +993,25 @@ async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() 
     assert_eq!(new_target.received_requests().await.unwrap().len(), 1);
 }
 
+/// A once-job due now calling `server` (which answers slowly), and an engine
+/// whose request to it has arrived.
+async fn a_once_job_in_flight(
+    fixture: &EngineFixture,
+    server: &MockServer,
+) -> (uuid::Uuid, punctual_scheduler::EngineHandle) {
+    let job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+        .await;
+    let engine = start(fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            server.received_requests().await.unwrap().len() == 1
+        })
+        .await
+    );
+    (job, engine)
+}
+
 /// A graceful shutdown waits for the requests in flight, and keeps their leases
 /// meanwhile: another node must not take them for lost and send them again.
 #[tokio::test]
@@ -1000,16 +1019,7 @@ async fn a_run_finishing_within_the_shutdown_grace_keeps_its_lease() {
     let fixture = EngineFixture::new().await;
     // Longer than the test lease (2 s), within the shutdown grace (5 s).
     let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(4))).await;
-    let job = fixture
-        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
-        .await;
-    let first = start(&fixture, fixture.config());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            server.received_requests().await.unwrap().len() == 1
-        })
-        .await
-    );
+    let (job, first) = a_once_job_in_flight(&fixture, &server).await;
     let second = start(&fixture, fixture.config());
     first.shutdown().await;
     // Time for the second node's rescuer to look again.
@@ -1031,16 +1041,7 @@ async fn a_run_finishing_within_the_shutdown_grace_keeps_its_lease() {
 async fn a_once_job_rescheduled_during_its_run_keeps_its_new_time() {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(1))).await;
-    let job = fixture
-        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
-        .await;
-    let engine = start(&fixture, fixture.config());
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            server.received_requests().await.unwrap().len() == 1
-        })
-        .await
-    );
+    let (job, engine) = a_once_job_in_flight(&fixture, &server).await;
     let later = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 3_600, 0).unwrap();
     change_job(&fixture, job, |model| {
         use punctual_persistence::sea_orm::ActiveValue::Set;

@@ -78,6 +78,31 @@ async fn list_jobs(app: &TestApp, owner: &TestUser, org: &TestOrg) -> Value {
     .await
 }
 
+/// A target that answers 200 to everything.
+async fn answering_200() -> MockServer {
+    let target = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    target
+}
+
+/// Moves `org` to `plan` through the admin API with the service `token`.
+async fn move_to_plan(app: &TestApp, org: &TestOrg, token: &str, plan: &str) {
+    let moved = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/admin/orgs/{}", org.slug),
+            token,
+        )
+        .json(&json!({"plan": plan}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+}
+
 #[tokio::test]
 async fn each_plan_limit_answers_429_with_limit_and_current() {
     let app = spawn_app_with(|s| {
@@ -211,17 +236,7 @@ async fn the_request_body_is_capped_by_the_plan() {
         .unwrap();
     assert_eq!(refused_field(put).await, Some("request.body".to_owned()));
 
-    let upgraded = app
-        .authed(
-            Method::PATCH,
-            &format!("/api/v1/admin/orgs/{}", org.slug),
-            &token,
-        )
-        .json(&json!({"plan": "pro"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upgraded.status(), 200);
+    move_to_plan(&app, &org, &token, "pro").await;
     // Over the old 64 KiB ceiling, within the pro plan's cap.
     let large = create_job(&app, &owner, &org, &with_body("large", 150 * 1024)).await;
     assert_eq!(large.status(), 201);
@@ -372,17 +387,7 @@ async fn a_plan_change_through_the_admin_api_changes_the_limits() {
         429,
     )
     .await;
-    let upgraded = app
-        .authed(
-            Method::PATCH,
-            &format!("/api/v1/admin/orgs/{}", org.slug),
-            &token,
-        )
-        .json(&json!({"plan": "pro"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upgraded.status(), 200);
+    move_to_plan(&app, &org, &token, "pro").await;
     assert_eq!(
         create_job(&app, &owner, &org, &job("two", url, "0 * * * *"))
             .await
@@ -412,11 +417,7 @@ async fn the_quota_boundary_runs_the_nth_skips_the_next_and_notifies_once() {
     })
     .await;
     let (owner, org) = owner_and_org(&app).await;
-    let target = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&target)
-        .await;
+    let target = answering_200().await;
     let created = create_job(
         &app,
         &owner,
@@ -538,11 +539,7 @@ async fn set_plan(fixture: &EngineFixture, plan: &str) {
 async fn an_organization_on_a_plan_no_longer_configured_gets_the_free_quota() {
     let fixture = EngineFixture::new().await;
     set_plan(&fixture, "retired").await;
-    let target = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&target)
-        .await;
+    let target = answering_200().await;
     let job = fixture
         .insert_job(JobSpec::cron("* * * * * *", &target.uri()))
         .await;
@@ -576,11 +573,7 @@ async fn an_organization_on_a_plan_no_longer_configured_gets_the_free_quota() {
 #[tokio::test]
 async fn an_occurrence_claimed_ahead_of_a_new_month_counts_in_the_new_month() {
     let fixture = EngineFixture::new().await;
-    let target = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&target)
-        .await;
+    let target = answering_200().await;
     // The engine's clock three seconds before the next month starts.
     let new_month = UsagePeriod::containing(Utc::now()).end;
     let clock = std::sync::Arc::new(OffsetClock::new());
@@ -637,11 +630,7 @@ async fn change_job(
 #[tokio::test]
 async fn claims_given_back_before_their_time_are_not_counted() {
     let fixture = EngineFixture::new().await;
-    let target = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&target)
-        .await;
+    let target = answering_200().await;
     let due = Utc::now() + chrono::Duration::seconds(3);
     let period = UsagePeriod::containing(due).key();
     let changed = fixture.insert_job(JobSpec::once(due, &target.uri())).await;
