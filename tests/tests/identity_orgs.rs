@@ -172,6 +172,8 @@ impl Fixture {
 enum Route {
     GetOrg,
     RenameOrg,
+    // A PATCH that changes nothing is still an admin's.
+    EmptyOrgPatch,
     DeleteOrg,
     ListMembers,
     ChangeMemberRole,
@@ -192,9 +194,10 @@ enum Route {
 }
 
 impl Route {
-    const ALL: [Route; 18] = [
+    const ALL: [Route; 19] = [
         Route::GetOrg,
         Route::RenameOrg,
+        Route::EmptyOrgPatch,
         Route::DeleteOrg,
         Route::ListMembers,
         Route::ChangeMemberRole,
@@ -218,6 +221,7 @@ impl Route {
         match self {
             Route::GetOrg | Route::ListMembers => (0, 200),
             Route::RenameOrg
+            | Route::EmptyOrgPatch
             | Route::ChangeMemberRole
             | Route::ListInvitations
             | Route::ListApiKeys
@@ -238,6 +242,7 @@ impl Route {
         match self {
             Route::GetOrg => (Method::GET, base, None),
             Route::RenameOrg => (Method::PATCH, base, Some(json!({"name": "Renamed"}))),
+            Route::EmptyOrgPatch => (Method::PATCH, base, Some(json!({}))),
             Route::DeleteOrg => (Method::DELETE, base, None),
             Route::ListMembers => (Method::GET, format!("{base}/members"), None),
             Route::ChangeMemberRole => (

@@ -99,12 +99,9 @@ pub async fn update(
     path: web::Path<String>,
     ApiJson(body): ApiJson<UpdateOrganization>,
 ) -> Result<web::Json<OrganizationView>, ApiError> {
-    match body.name {
-        Some(name) => Ok(web::Json(
-            organizations::rename(&state, &caller, &path, &name).await?,
-        )),
-        None => Ok(web::Json(organizations::get(&state, &caller, &path).await?)),
-    }
+    Ok(web::Json(
+        organizations::update(&state, &caller, &path, body.name.as_deref()).await?,
+    ))
 }
 
 /// Deletes an organization and everything it owns (owners).

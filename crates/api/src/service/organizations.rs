@@ -188,14 +188,22 @@ pub async fn get(state: &AppState, caller: &Caller, slug: &str) -> Result<Organi
     ))
 }
 
-/// Renames an organization (admins).
-pub async fn rename(
+/// Updates an organization (admins): renames it when `name` is given. A patch
+/// without changes is an admin's too (API.md: PATCH is admin), and answers the
+/// organization as it is.
+pub async fn update(
     state: &AppState,
     caller: &Caller,
     slug: &str,
-    name: &str,
+    name: Option<&str>,
 ) -> Result<OrganizationView> {
     let access = authorize(state, caller, slug, Permission::UpdateOrg).await?;
+    let Some(name) = name else {
+        return Ok(OrganizationView::new(
+            &access.org,
+            Some(access.role.as_str()),
+        ));
+    };
     let name = organization_name("name", name)?;
     let now = Utc::now();
     let transaction = state.database.begin_write().await?;
