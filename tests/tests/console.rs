@@ -993,6 +993,61 @@ async fn organizations_can_be_created_and_switched() {
         .contains(&first);
 }
 
+/// Editing a once-job without touching its time keeps its time, even in the
+/// hour a clock change repeats: the form shows local time, which there names
+/// two instants, and reading it back took the first.
+#[tokio::test]
+async fn editing_a_once_job_keeps_its_time_when_the_field_is_untouched() {
+    use punctual_persistence::entities::job;
+    use punctual_persistence::sea_orm::EntityTrait;
+    let app = spawn_app().await;
+    let (console, _email, slug) = signed_up(&app).await;
+    console
+        .post(
+            "/preferences/timezone",
+            &[("tz", "Europe/Oslo"), ("next", "/orgs")],
+        )
+        .await
+        .expect(303);
+    let url = "http://127.0.0.1:9/x";
+    // 01:30 UTC on the day Oslo's clocks go back: 02:30 local, for the second time.
+    let once = [
+        ("schedule_type", "once"),
+        ("at", "2030-10-27T01:30:00Z"),
+        ("cron", ""),
+        ("timezone", ""),
+    ];
+    let id = create_job(&console, &slug, &job_fields(url, &once)).await;
+    let job_page = format!("/orgs/{slug}/jobs/{id}");
+    console
+        .get(&format!("{job_page}/edit"))
+        .await
+        .expect(200)
+        .contains("value=\"2030-10-27T02:30:00\"");
+    let edited = [
+        ("schedule_type", "once"),
+        ("at", "2030-10-27T02:30:00"),
+        ("cron", ""),
+        ("timezone", ""),
+        ("name", "renamed"),
+    ];
+    console
+        .post(&format!("{job_page}/edit"), &job_fields(url, &edited))
+        .await
+        .redirects_to(&format!("{job_page}?done=saved"));
+    let row = job::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
+        .one(app.database.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.name, "renamed");
+    assert_eq!(
+        row.run_at.map(|at| at.to_rfc3339()),
+        Some("2030-10-27T01:30:00+00:00".to_owned()),
+        "the time it had"
+    );
+}
+
 #[tokio::test]
 async fn the_time_zone_preference_and_magic_links() {
     let app = spawn_app().await;

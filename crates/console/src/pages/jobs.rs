@@ -401,6 +401,26 @@ fn problem(field: &str, message: impl Into<String>) -> FieldProblem {
     }
 }
 
+/// A once-job's time posted back as the edit form showed it keeps the stored
+/// instant. The form shows whole seconds in the viewer's zone, and reading that
+/// back would drop sub-second digits (making a finished job's time "changed" and
+/// in the past, so the save is refused) or, in the hour a clock change repeats,
+/// land on the other one of the two.
+fn keep_an_untouched_time(patch: &mut Value, form: &JobForm, job: &JobView, tz: Tz) {
+    let ScheduleView::Once { at } = &job.schedule else {
+        return;
+    };
+    if form.schedule_type != "once" || form.at.trim() != JobForm::of(job, tz).at {
+        return;
+    }
+    if let Some(schedule) = patch.get_mut("schedule").and_then(Value::as_object_mut) {
+        schedule.insert(
+            "at".to_owned(),
+            json!(at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        );
+    }
+}
+
 /// An RFC 3339 instant, or a `datetime-local` value read in the viewer's zone.
 fn local_instant(raw: &str, tz: Tz) -> Option<String> {
     let raw = raw.trim();
@@ -649,7 +669,10 @@ async fn update(
     let action = format!("/orgs/{slug}/jobs/{id}/edit");
     let result = match form.document(Some(&job.request.headers), chrome.tz) {
         Err(problems) => Err(ServiceError::Invalid(problems)),
-        Ok(patch) => jobs::update(&state, &viewer.caller, &slug, &id, &patch).await,
+        Ok(mut patch) => {
+            keep_an_untouched_time(&mut patch, &form, &job, chrome.tz);
+            jobs::update(&state, &viewer.caller, &slug, &id, &patch).await
+        }
     };
     match result {
         Ok(job) => Ok(layout::redirect(&format!(
