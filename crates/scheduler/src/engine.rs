@@ -734,35 +734,24 @@ impl Inner {
         if claimed.is_empty() || self.config.plans.is_empty() {
             return Ok(claimed);
         }
-        let mut orgs: Vec<Uuid> = claimed
-            .iter()
-            .map(|c| c.execution.organization_id)
-            .collect();
-        orgs.sort();
-        orgs.dedup();
-        let plans: HashMap<Uuid, String> = store::organization_plans(db, &orgs)
-            .await?
-            .into_iter()
-            .collect();
         // Counted in the month an execution starts: one claimed ahead of the
-        // first instant of a month belongs to the new month. Grouped by the
-        // period's first instant; its key is written once a group.
+        // first instant of a month belongs to the new month.
         let period_of = |claim: &ClaimedExecution| {
             UsagePeriod::containing(claim.execution.run_after.max(now)).start
         };
-        let mut wanted: BTreeMap<(Uuid, DateTime<Utc>), u64> = BTreeMap::new();
-        for claim in &claimed {
-            *wanted
-                .entry((claim.execution.organization_id, period_of(claim)))
-                .or_insert(0) += 1;
-        }
+        let wanted = count_by_month(
+            claimed
+                .iter()
+                .map(|claim| (claim.execution.organization_id, period_of(claim))),
+        );
+        let limits = self.limits_of_organizations(db, &wanted).await?;
         let mut granted: HashMap<(Uuid, DateTime<Utc>), u64> = HashMap::new();
         for ((org, period), wanted) in wanted {
             // An organization deleted meanwhile is granted nothing.
-            let Some(plan) = plans.get(&org) else {
+            let Some(limits) = limits.get(&org) else {
                 continue;
             };
-            let allowed = match punctual_domain::limits_for(&self.config.plans, plan) {
+            let allowed = match limits {
                 Some(limits) => {
                     let key = UsagePeriod::containing(period).key();
                     quota::consume_executions(db, org, &key, wanted, limits.executions_per_month)
@@ -835,29 +824,36 @@ impl Inner {
         if charges.is_empty() || self.config.plans.is_empty() {
             return Ok(());
         }
-        let mut counts: BTreeMap<(Uuid, DateTime<Utc>), u64> = BTreeMap::new();
-        for (org, run_after) in charges {
-            *counts
-                .entry((*org, UsagePeriod::containing(*run_after).start))
-                .or_insert(0) += 1;
-        }
-        let mut orgs: Vec<Uuid> = counts.keys().map(|(org, _)| *org).collect();
-        orgs.dedup();
-        let plans: HashMap<Uuid, String> = store::organization_plans(db, &orgs)
-            .await?
-            .into_iter()
-            .collect();
+        let counts = count_by_month(
+            charges
+                .iter()
+                .map(|(org, run_after)| (*org, UsagePeriod::containing(*run_after).start)),
+        );
+        let limits = self.limits_of_organizations(db, &counts).await?;
         for ((org, period), count) in counts {
             // Counted only where a plan applied when it was claimed.
-            let counted = plans.get(&org).is_some_and(|plan| {
-                punctual_domain::limits_for(&self.config.plans, plan).is_some()
-            });
-            if counted {
+            if matches!(limits.get(&org), Some(Some(_))) {
                 let key = UsagePeriod::containing(period).key();
                 quota::refund_executions(db, org, &key, count).await?;
             }
         }
         Ok(())
+    }
+
+    /// The plan limits that apply to each organization of `counts` (`None`:
+    /// no plan applies, nothing is counted); one deleted meanwhile is absent.
+    async fn limits_of_organizations(
+        &self,
+        db: &impl punctual_persistence::sea_orm::ConnectionTrait,
+        counts: &BTreeMap<(Uuid, DateTime<Utc>), u64>,
+    ) -> Result<HashMap<Uuid, Option<&PlanLimits>>> {
+        let mut orgs: Vec<Uuid> = counts.keys().map(|(org, _)| *org).collect();
+        orgs.dedup();
+        Ok(store::organization_plans(db, &orgs)
+            .await?
+            .into_iter()
+            .map(|(org, plan)| (org, punctual_domain::limits_for(&self.config.plans, &plan)))
+            .collect())
     }
 
     fn coalesce(&self) -> chrono::Duration {
@@ -1303,7 +1299,6 @@ impl Inner {
     }
 }
 
-/// The row an attempt's result becomes.
 /// Whether the end of this execution's occurrence is the end of its job: the
 /// once-job's own occurrence, not a manual run of it (which shifts nothing, so
 /// the job still runs at its time). Judged on the job as claimed; the
@@ -1313,6 +1308,20 @@ fn finishes_its_job(claim: &ClaimedExecution) -> bool {
     claim.job.schedule_kind == "once" && claim.job.run_at == Some(claim.execution.scheduled_for)
 }
 
+/// Executions counted by organization and month (the month's first instant),
+/// ordered, so that each group's counter is written once and locked in the
+/// same order by every node.
+fn count_by_month(
+    items: impl Iterator<Item = (Uuid, DateTime<Utc>)>,
+) -> BTreeMap<(Uuid, DateTime<Utc>), u64> {
+    let mut counts = BTreeMap::new();
+    for key in items {
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The row an attempt's result becomes.
 fn outcome_of(completion: &Completion, finished: DateTime<Utc>) -> AttemptOutcome {
     let result = &completion.result;
     let status = match result.status {

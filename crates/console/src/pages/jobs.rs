@@ -236,14 +236,9 @@ impl JobForm {
             ScheduleView::Cron { cron, timezone } => {
                 ("cron", cron.clone(), timezone.clone(), String::new())
             }
-            ScheduleView::Once { at } => (
-                "once",
-                String::new(),
-                "UTC".to_owned(),
-                at.with_timezone(&tz)
-                    .format("%Y-%m-%dT%H:%M:%S")
-                    .to_string(),
-            ),
+            ScheduleView::Once { at } => {
+                ("once", String::new(), "UTC".to_owned(), form_time(at, tz))
+            }
         };
         Self {
             name: job.name.clone(),
@@ -410,7 +405,7 @@ fn keep_an_untouched_time(patch: &mut Value, form: &JobForm, job: &JobView, tz: 
     let ScheduleView::Once { at } = &job.schedule else {
         return;
     };
-    if form.schedule_type != "once" || form.at.trim() != JobForm::of(job, tz).at {
+    if form.schedule_type != "once" || form.at.trim() != form_time(at, tz) {
         return;
     }
     if let Some(schedule) = patch.get_mut("schedule").and_then(Value::as_object_mut) {
@@ -419,6 +414,13 @@ fn keep_an_untouched_time(patch: &mut Value, form: &JobForm, job: &JobView, tz: 
             json!(at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         );
     }
+}
+
+/// An instant as the form shows it: a `datetime-local` value in the viewer's zone.
+fn form_time(at: &DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
 }
 
 /// An RFC 3339 instant, or a `datetime-local` value read in the viewer's zone.
