@@ -182,7 +182,7 @@ async fn failed_attempts_are_retried_with_backoff_within_bounds() {
     );
     for (n, pair) in executions.windows(2).enumerate() {
         let delay = pair[1].run_after - pair[0].finished_at.unwrap();
-        let cap = (200i64 << n).min(800);
+        let cap = (200i64 << (n + 1)).min(800);
         assert!(
             delay >= chrono::Duration::milliseconds(200)
                 && delay <= chrono::Duration::milliseconds(cap),
@@ -868,6 +868,113 @@ async fn change_job(
     };
     change(&mut model);
     model.update(fixture.database.conn()).await.unwrap();
+}
+
+/// A pause stops a job's traffic, its pending retries included (canceled
+/// when they come due); a run asked for by hand runs, retries and all, paused
+/// or not.
+#[tokio::test]
+async fn a_paused_job_is_not_retried_but_a_manual_run_of_it_is() {
+    use punctual_persistence::sea_orm::ActiveValue::Set;
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(500)).await;
+    let job = fixture
+        .insert_job(once_now_with_retries(&server, 3, 3_000, 3_000))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    let history = || async {
+        fixture
+            .executions(job)
+            .await
+            .into_iter()
+            .map(|e| (e.trigger, e.attempt, e.status))
+            .collect::<Vec<_>>()
+    };
+    let retry_waiting = vec![
+        ("schedule".to_owned(), 1, "failed".to_owned()),
+        ("retry".to_owned(), 2, "pending".to_owned()),
+    ];
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            history().await == retry_waiting
+        })
+        .await
+    );
+    change_job(&fixture, job, |job| {
+        job.enabled = Set(false);
+        job.next_run_at = Set(None);
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            history().await.get(1).map(|e| e.2.as_str()) == Some("canceled")
+        })
+        .await,
+        "{:?}",
+        history().await
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 2, "no retry after the canceled one");
+    assert_eq!(executions[1].error.as_deref(), Some("the job was paused"));
+    assert!(
+        fixture.job(job).await.completed_at.is_some(),
+        "its only occurrence ended: the once-job is complete"
+    );
+
+    punctual_persistence::jobs::insert_manual_execution(
+        fixture.database.conn(),
+        fixture.organization_id,
+        job,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    engine.wake();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .filter(|e| e.trigger != "schedule" && e.status == "failed")
+                .count()
+                == 3
+        })
+        .await,
+        "the manual run and both its retries: {:?}",
+        history().await
+    );
+    engine.shutdown().await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+/// Receivers verify signatures: with no signing secret in force (its
+/// organization being deleted) a request is not sent unsigned.
+#[tokio::test]
+async fn no_request_goes_out_unsigned() {
+    use punctual_persistence::entities::signing_secret;
+    use punctual_persistence::sea_orm::{ColumnTrait, QueryFilter};
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    signing_secret::Entity::delete_many()
+        .filter(signing_secret::Column::OrganizationId.eq(fixture.organization_id))
+        .exec(fixture.database.conn())
+        .await
+        .unwrap();
+    let job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &server.uri()))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(fixture.one_finishes(job, Duration::from_secs(10)).await);
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions[0].status, "failed");
+    assert_eq!(
+        executions[0].error.as_deref(),
+        Some("the organization has no signing secret; the request was not sent")
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
 }
 
 /// Waits until the job's occurrence is claimed ahead: running on a node while

@@ -710,6 +710,104 @@ async fn claims_given_back_before_their_time_are_not_counted() {
     );
 }
 
+/// A once-job whose occurrence is skipped for the quota is complete, not left
+/// enabled with no next run.
+#[tokio::test]
+async fn a_once_job_skipped_for_the_quota_is_complete() {
+    let fixture = EngineFixture::new().await;
+    let target = answering_200().await;
+    let job = fixture
+        .insert_job(JobSpec::once(Utc::now(), &target.uri()))
+        .await;
+    let engine = Engine::new(fixture.database.clone(), with_free_plan(&fixture, 0))
+        .unwrap()
+        .start(None);
+    assert!(fixture.one_finishes(job, Duration::from_secs(10)).await);
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions[0].status, "skipped");
+    let job = fixture.job(job).await;
+    assert!(job.completed_at.is_some(), "{job:?}");
+    assert!(target.received_requests().await.unwrap().is_empty());
+}
+
+/// A due occurrence still waiting for a slot when the shutdown grace ends was
+/// never sent: it goes back to pending as it is, uncounted, while the one
+/// being sent is a failed attempt followed by a retry.
+#[tokio::test]
+async fn a_run_still_waiting_for_a_slot_when_the_grace_ends_is_handed_back_uncounted() {
+    let fixture = EngineFixture::new().await;
+    let slow = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(10)))
+        .mount(&slow)
+        .await;
+    let now = Utc::now();
+    let period = UsagePeriod::containing(now).key();
+    let jobs = [
+        fixture.insert_job(JobSpec::once(now, &slow.uri())).await,
+        fixture.insert_job(JobSpec::once(now, &slow.uri())).await,
+    ];
+    let engine = Engine::new(
+        fixture.database.clone(),
+        EngineConfig {
+            max_in_flight: 1,
+            shutdown_grace: Duration::from_millis(300),
+            ..with_free_plan(&fixture, 100)
+        },
+    )
+    .unwrap()
+    .start(None);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let mut claimed = 0;
+            for job in jobs {
+                if fixture
+                    .executions(job)
+                    .await
+                    .first()
+                    .map(|e| e.status.as_str())
+                    == Some("running")
+                {
+                    claimed += 1;
+                }
+            }
+            claimed == 2 && slow.received_requests().await.unwrap().len() == 1
+        })
+        .await,
+        "both claimed, one sending and one waiting for the only slot"
+    );
+    engine.shutdown().await;
+
+    let mut histories = Vec::new();
+    for job in jobs {
+        let executions = fixture.executions(job).await;
+        histories.push(
+            executions
+                .iter()
+                .map(|e| (e.attempt, e.status.clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    histories.sort();
+    assert_eq!(
+        histories,
+        vec![
+            vec![(1, "failed".to_owned()), (2, "pending".to_owned())],
+            vec![(1, "pending".to_owned())],
+        ],
+        "the one sent interrupted and retried, the other back as it was"
+    );
+    assert_eq!(slow.received_requests().await.unwrap().len(), 1);
+    assert_eq!(
+        quota::executions_used(fixture.database.conn(), fixture.organization_id, &period)
+            .await
+            .unwrap(),
+        1,
+        "only the attempt that was sent is counted"
+    );
+}
+
 fn verify_signature(secret: &str, headers: &wiremock::http::HeaderMap, body: &[u8]) -> bool {
     let get = |name: &str| {
         headers

@@ -104,19 +104,22 @@ impl RetryPolicy {
     }
 
     /// How long to wait after attempt number `failed_attempt` (1 for the first attempt)
-    /// failed, before the next one: exponential backoff with "full jitter".
+    /// failed, before the next one: exponential backoff with jitter over the whole
+    /// window above the minimum.
     ///
     /// ```text
-    /// cap     = min(max_backoff, min_backoff * 2^(failed_attempt - 1))
-    /// backoff = max(min_backoff, floor(jitter * cap))     in milliseconds
+    /// cap     = min(max_backoff, min_backoff * 2^failed_attempt)
+    /// backoff = min_backoff + floor(jitter * (cap - min_backoff))     in milliseconds
     /// ```
     ///
+    /// Even the first retry is spread (over `[min, 2·min)`), so jobs that fail together
+    /// (one dead target, many jobs on the same cron instant) do not retry together.
     /// `jitter` is a random number in `[0, 1)` supplied by the caller (this crate has no
     /// randomness); values outside are clamped to `[0, 1]` and NaN counts as 0. So the
     /// result always lies in `[min_backoff, cap]`. `failed_attempt` 0 counts as 1, and the
     /// arithmetic saturates: any attempt number up to `u32::MAX` is fine.
     pub fn backoff(&self, failed_attempt: u32, jitter: f64) -> Duration {
-        let exponent = failed_attempt.saturating_sub(1);
+        let exponent = failed_attempt.max(1);
         let factor = 1u64.checked_shl(exponent).unwrap_or(u64::MAX);
         let cap = self
             .min_backoff_ms
@@ -127,10 +130,11 @@ impl RetryPolicy {
         } else {
             jitter.clamp(0.0, 1.0)
         };
-        // `cap` is at most one day in ms, exactly representable in an f64; the float to
-        // integer cast truncates toward zero (floor, for non-negative values).
-        let jittered = (jitter * cap as f64) as u64;
-        Duration::from_millis(jittered.clamp(self.min_backoff_ms, cap))
+        let window = cap.saturating_sub(self.min_backoff_ms);
+        // `window` is at most one day in ms, exactly representable in an f64; the float
+        // to integer cast truncates toward zero (floor, for non-negative values).
+        let jittered = (jitter * window as f64) as u64;
+        Duration::from_millis(self.min_backoff_ms + jittered.min(window))
     }
 }
 
@@ -450,26 +454,32 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_up_to_the_cap_with_full_jitter() {
+    fn backoff_doubles_up_to_the_cap_with_jitter_above_the_minimum() {
         let policy = RetryPolicy::new(10, 1_000, 10_000).unwrap();
         let ms = |attempt, jitter| policy.backoff(attempt, jitter).as_millis();
-        // Jitter just below 1: (almost) the cap, which doubles per attempt; floor.
-        assert_eq!(ms(4, 0.999_999), 7_999);
-        assert_eq!(ms(1, 0.999_999), 1_000); // 999 is under the minimum
-        assert_eq!(ms(1, 1.0), 1_000);
-        assert_eq!(ms(2, 1.0), 2_000);
-        assert_eq!(ms(3, 1.0), 4_000);
-        assert_eq!(ms(4, 1.0), 8_000);
-        assert_eq!(ms(5, 1.0), 10_000);
+        // Full jitter: the cap, which doubles per attempt from twice the minimum.
+        assert_eq!(ms(1, 1.0), 2_000);
+        assert_eq!(ms(2, 1.0), 4_000);
+        assert_eq!(ms(3, 1.0), 8_000);
+        assert_eq!(ms(4, 1.0), 10_000);
         assert_eq!(ms(50, 1.0), 10_000);
-        // Half jitter: half the cap, but never under the minimum.
-        assert_eq!(ms(1, 0.5), 1_000);
-        assert_eq!(ms(3, 0.5), 2_000);
-        assert_eq!(ms(4, 0.5), 4_000);
-        assert_eq!(ms(6, 0.5), 5_000);
+        // Just below 1: floor of the window above the minimum.
+        assert_eq!(ms(2, 0.999_999), 3_999);
+        // Half jitter: halfway between the minimum and the cap.
+        assert_eq!(ms(1, 0.5), 1_500);
+        assert_eq!(ms(2, 0.5), 2_500);
+        assert_eq!(ms(6, 0.5), 5_500);
         // No jitter: the minimum.
         assert_eq!(ms(1, 0.0), 1_000);
         assert_eq!(ms(9, 0.0), 1_000);
+    }
+
+    /// Jobs failing together retry apart, from the first retry on.
+    #[test]
+    fn the_first_retry_is_spread_too() {
+        let policy = RetryPolicy::new(3, 5_000, 3_600_000).unwrap();
+        assert!(policy.backoff(1, 0.0) < policy.backoff(1, 0.9));
+        assert!(policy.backoff(1, 0.9) < Duration::from_millis(10_000));
     }
 
     #[test]

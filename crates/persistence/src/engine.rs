@@ -524,7 +524,10 @@ fn claim_runnable_statement(backend: DatabaseBackend, now: DateTime<Utc>, limit:
 /// Claims up to `limit` pending executions that may start, marking them running
 /// on `node_id` with a lease until `lease_until`. Call inside a write transaction.
 /// Executions of jobs that were deleted meanwhile go with their job (cascade);
-/// those of suspended organizations wait.
+/// those of suspended organizations wait. Those of a paused (or auto-disabled)
+/// job are canceled instead, unless they are a manual run or its retry: a pause
+/// stops the job's traffic, retries included, while a run asked for by hand
+/// runs whatever the job's state.
 pub async fn claim_runnable_executions(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -533,12 +536,53 @@ pub async fn claim_runnable_executions(
     limit: u64,
 ) -> Result<Vec<ClaimedExecution>> {
     let statement = claim_runnable_statement(db.get_database_backend(), now, limit);
-    let pending = execution::Entity::find()
+    let mut pending = execution::Entity::find()
         .from_raw_sql(statement)
         .all(db)
         .await?;
     if pending.is_empty() {
         return Ok(Vec::new());
+    }
+    let job_ids: Vec<Uuid> = pending.iter().map(|e| e.job_id).collect();
+    let statement = job::Entity::find()
+        .filter(job::Column::Id.is_in(job_ids))
+        .build(db.get_database_backend());
+    let jobs: std::collections::HashMap<Uuid, job::Model> = query_jobs(db, statement)
+        .await?
+        .into_iter()
+        .map(|job| (job.id, job))
+        .collect();
+    let paused = |e: &execution::Model| jobs.get(&e.job_id).is_some_and(|job| !job.enabled);
+    if pending.iter().any(paused) {
+        let (stopped, runnable): (Vec<_>, Vec<_>) = pending.into_iter().partition(paused);
+        pending = runnable;
+        let mut canceled = Vec::new();
+        let mut occurrences = Vec::new();
+        for execution in stopped {
+            if asked_for_by_hand(db, &execution).await? {
+                pending.push(execution);
+            } else {
+                canceled.push(execution.id);
+                occurrences.push((execution.job_id, execution.scheduled_for));
+            }
+        }
+        // A once-job's own occurrence ends here: the job is complete, as after
+        // any last attempt (resuming it does not bring the occurrence back).
+        complete_once_jobs(db, &occurrences, now).await?;
+        execution::Entity::update_many()
+            .col_expr(execution::Column::Status, Expr::value("canceled"))
+            .col_expr(execution::Column::FinishedAt, Expr::value(Some(now)))
+            .col_expr(
+                execution::Column::Error,
+                Expr::value(Some("the job was paused".to_owned())),
+            )
+            .filter(execution::Column::Id.is_in(canceled))
+            .filter(execution::Column::Status.eq("pending"))
+            .exec(db)
+            .await?;
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
     }
     let ids: Vec<Uuid> = pending.iter().map(|e| e.id).collect();
     execution::Entity::update_many()
@@ -556,15 +600,6 @@ pub async fn claim_runnable_executions(
         .filter(execution::Column::Status.eq("pending"))
         .exec(db)
         .await?;
-    let job_ids: Vec<Uuid> = pending.iter().map(|e| e.job_id).collect();
-    let statement = job::Entity::find()
-        .filter(job::Column::Id.is_in(job_ids))
-        .build(db.get_database_backend());
-    let jobs: std::collections::HashMap<Uuid, job::Model> = query_jobs(db, statement)
-        .await?
-        .into_iter()
-        .map(|job| (job.id, job))
-        .collect();
     Ok(pending
         .into_iter()
         .filter_map(|mut execution| {
@@ -577,6 +612,28 @@ pub async fn claim_runnable_executions(
             Some(ClaimedExecution { execution, job })
         })
         .collect())
+}
+
+/// Whether a pending execution belongs to a manual run: the run itself, or a
+/// retry of an occurrence whose first attempt was manual.
+async fn asked_for_by_hand(
+    db: &impl ConnectionTrait,
+    execution: &execution::Model,
+) -> Result<bool> {
+    if execution.trigger == "manual" {
+        return Ok(true);
+    }
+    if execution.trigger != "retry" {
+        return Ok(false);
+    }
+    Ok(execution::Entity::find()
+        .filter(execution::Column::JobId.eq(execution.job_id))
+        .filter(execution::Column::ScheduledFor.eq(execution.scheduled_for))
+        .filter(execution::Column::Attempt.eq(1))
+        .filter(execution::Column::Trigger.eq("manual"))
+        .count(db)
+        .await?
+        > 0)
 }
 
 /// Extends the leases of every execution `node_id` runs, in one statement, and

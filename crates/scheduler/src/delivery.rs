@@ -194,6 +194,7 @@ impl Deliverer {
         };
         let mut body = Vec::new();
         let mut timed_out = false;
+        let mut cut_off: Option<String> = None;
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
@@ -207,22 +208,30 @@ impl Deliverer {
                 Ok(None) => break,
                 Err(error) => {
                     timed_out = error.is_timeout();
+                    cut_off = Some(error_chain(&error.without_url()));
                     break;
                 }
             }
         }
         let body = Some(recordable_text(&body));
+        // The status line came, so the target answered: a 2xx stays a success,
+        // but a body cut short says so rather than passing for the whole answer.
+        let cut_off = cut_off.map(|error| format!("the response body was cut off: {error}"));
         let (status, error) = if timed_out {
             (
                 DeliveryStatus::Timeout,
                 Some("the response body did not arrive in time".to_owned()),
             )
         } else if code.is_success() {
-            (DeliveryStatus::Success, None)
+            (DeliveryStatus::Success, cut_off)
         } else {
+            let status = format!("HTTP {}", code.as_u16());
             (
                 DeliveryStatus::Failed,
-                Some(format!("HTTP {}", code.as_u16())),
+                Some(match cut_off {
+                    Some(cut_off) => format!("{status}; {cut_off}"),
+                    None => status,
+                }),
             )
         };
         DeliveryResult {
@@ -400,6 +409,54 @@ mod tests {
             assert!(!error.contains("secret-token"), "{error}");
             assert!(!error.is_empty());
         }
+    }
+
+    /// A 2xx whose body stops short of its `Content-Length` (the connection
+    /// dropped) is a success that says its body was cut off.
+    #[tokio::test]
+    #[allow(clippy::expect_used)]
+    async fn a_body_cut_off_by_the_connection_is_recorded_as_such() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.expect("head");
+            socket.write_all(&[b'a'; 100]).await.expect("body");
+            socket.flush().await.expect("flush");
+        });
+        let keys = SigningKeys::new(&[]);
+        let url = format!("http://127.0.0.1:{port}/");
+        let deliverer = Deliverer::new(true, 1024, 4).expect("client");
+        let result = deliverer
+            .deliver(&Delivery {
+                message_id: "msg".to_owned(),
+                url: &url,
+                method: "GET",
+                headers_json: "{}",
+                body: None,
+                timeout: Duration::from_secs(5),
+                signing_keys: &keys,
+                now: Utc::now(),
+            })
+            .await;
+        server.await.expect("server");
+        assert_eq!(result.status, DeliveryStatus::Success);
+        assert_eq!(result.status_code, Some(200));
+        assert_eq!(result.body.as_deref().map(str::len), Some(100));
+        assert!(
+            result
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("the response body was cut off")),
+            "{:?}",
+            result.error
+        );
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] PersistenceError),
+    /// The organization has no signing secret in force (it was deleted): a
+    /// request would go out unsigned, so it does not go out.
+    #[error("the organization has no signing secret")]
+    NoSigningSecret,
 }
 
 impl From<punctual_persistence::sea_orm::DbErr> for EngineError {
@@ -159,6 +163,10 @@ pub(crate) struct Inner {
     /// Claimed ahead and not started, by execution id. A change to the job
     /// before the start gives the claim up (see [`Inner::revalidate_ahead`]).
     pub(crate) waiting: Mutex<HashMap<Uuid, WaitingClaim>>,
+    /// Due and claimed by this node, waiting for a slot, by execution id: if
+    /// the shutdown grace ends before they start, they go back to pending
+    /// (never sent, so neither failed nor counted). Locked inside `waiting`.
+    pub(crate) waiting_for_slot: Mutex<HashMap<Uuid, WaitingClaim>>,
     /// Told when jobs may have changed (this node's API, or another node's).
     pub(crate) jobs_changed: Notify,
     /// Occurrences claimed ahead whose instant has come and that wait for a
@@ -173,14 +181,14 @@ pub(crate) struct WaitingClaim {
     /// The job's `updated_at` when it was claimed.
     job_updated_at: DateTime<Utc>,
     /// Whose monthly quota the claim was counted in, and in which month (that
-    /// of its due time): where it is handed back if it is given up.
+    /// of this instant): where it is handed back if it is given up.
     organization_id: Uuid,
-    run_after: DateTime<Utc>,
+    charged_at: DateTime<Utc>,
 }
 
 impl WaitingClaim {
     fn quota_charge(&self) -> (Uuid, DateTime<Utc>) {
-        (self.organization_id, self.run_after)
+        (self.organization_id, self.charged_at)
     }
 }
 
@@ -270,6 +278,7 @@ impl Engine {
             ahead: Arc::new(Semaphore::new(self.config.max_claimed_ahead)),
             queued: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             waiting: Mutex::new(HashMap::new()),
+            waiting_for_slot: Mutex::new(HashMap::new()),
             jobs_changed: Notify::new(),
             herd_waiting: AtomicUsize::new(0),
             secret_cache: Mutex::new(HashMap::new()),
@@ -638,24 +647,29 @@ impl Inner {
                 in_flight.insert(claim.execution.id, token.clone());
             }
             metrics::gauge!("punctual_executions_in_flight").increment(1.0);
+            let waiting_claim = WaitingClaim {
+                job_id: claim.job.id,
+                job_updated_at: claim.job.updated_at,
+                organization_id: claim.execution.organization_id,
+                // Where apply_quota counted it: the month it was due, or
+                // claimed in if it was overdue.
+                charged_at: claim.execution.run_after.max(now),
+            };
             let slot = if claim.execution.run_after > now {
                 if let Ok(mut waiting) = self.waiting.lock() {
-                    waiting.insert(
-                        claim.execution.id,
-                        WaitingClaim {
-                            job_id: claim.job.id,
-                            job_updated_at: claim.job.updated_at,
-                            organization_id: claim.execution.organization_id,
-                            run_after: claim.execution.run_after,
-                        },
-                    );
+                    waiting.insert(claim.execution.id, waiting_claim);
                 }
                 Slot::Ahead(self.ahead.clone().try_acquire_owned().ok())
             } else {
                 match self.permits.clone().try_acquire_owned() {
                     Ok(permit) => Slot::Running(permit),
                     // Queued for the next free slot.
-                    Err(_) => Slot::Ahead(self.queued.clone().try_acquire_owned().ok()),
+                    Err(_) => {
+                        if let Ok(mut waiting) = self.waiting_for_slot.lock() {
+                            waiting.insert(claim.execution.id, waiting_claim);
+                        }
+                        Slot::Ahead(self.queued.clone().try_acquire_owned().ok())
+                    }
                 }
             };
             self.tasks
@@ -764,6 +778,7 @@ impl Inner {
         let mut runnable = Vec::with_capacity(claimed.len());
         let mut over: Vec<Uuid> = Vec::new();
         let mut over_orgs: Vec<(Uuid, DateTime<Utc>)> = Vec::new();
+        let mut once_jobs_ended = Vec::new();
         for claim in claimed {
             let period = period_of(&claim);
             let left = granted
@@ -775,8 +790,13 @@ impl Inner {
             } else {
                 over.push(claim.execution.id);
                 over_orgs.push((claim.execution.organization_id, period));
+                if finishes_its_job(&claim) {
+                    once_jobs_ended.push((claim.job.id, claim.execution.scheduled_for));
+                }
             }
         }
+        // A once-job whose occurrence is skipped is complete, as after a run.
+        store::complete_once_jobs(db, &once_jobs_ended, now).await?;
         if !over.is_empty() {
             store::skip_claimed(
                 db,
@@ -811,11 +831,10 @@ impl Inner {
     }
 
     /// Hands back to the monthly quotas what [`Self::apply_quota`] took for
-    /// claims made ahead and given up before they started (`charges`:
-    /// organization and due time of each), so that an occurrence given back
-    /// and claimed again is counted once, and one that never runs (its job
-    /// paused or deleted) not at all. A claim made ahead was counted in the
-    /// period of its due time, which is where it is handed back.
+    /// claims given up before they started (`charges`: organization, and the
+    /// instant whose month it was counted in), so that an occurrence given
+    /// back and claimed again is counted once, and one that never runs (its
+    /// job paused or deleted) not at all.
     async fn refund_quota(
         &self,
         db: &impl punctual_persistence::sea_orm::ConnectionTrait,
@@ -827,7 +846,7 @@ impl Inner {
         let counts = count_by_month(
             charges
                 .iter()
-                .map(|(org, run_after)| (*org, UsagePeriod::containing(*run_after).start)),
+                .map(|(org, charged_at)| (*org, UsagePeriod::containing(*charged_at).start)),
         );
         let limits = self.limits_of_organizations(db, &counts).await?;
         for ((org, period), count) in counts {
@@ -929,12 +948,16 @@ impl Inner {
             permit = ready => permit?,
             _ = token.cancelled() => return None,
         };
-        // From here it starts, and can no longer be given up by revalidation.
+        // From here it starts, and can no longer be given up by revalidation
+        // or by the end of the shutdown grace.
         let mut waiting = self.waiting.lock().ok()?;
         if token.is_cancelled() {
             return None;
         }
         waiting.remove(&claim.execution.id);
+        if let Ok(mut waiting_for_slot) = self.waiting_for_slot.lock() {
+            waiting_for_slot.remove(&claim.execution.id);
+        }
         Some(permit)
     }
 
@@ -973,8 +996,12 @@ impl Inner {
             // best, so the attempt fails here and is retried as any other.
             Err(error) => {
                 tracing::warn!(%error, "signing secrets could not be read; request not sent");
+                let reason = match error {
+                    EngineError::NoSigningSecret => "the organization has no signing secret",
+                    _ => "signing secrets could not be read",
+                };
                 DeliveryResult::not_sent(
-                    "signing secrets could not be read; the request was not sent".to_owned(),
+                    format!("{reason}; the request was not sent"),
                     Duration::ZERO,
                 )
             }
@@ -1016,6 +1043,9 @@ impl Inner {
             return Ok(keys);
         }
         let secrets = store::signing_secrets(self.database.conn(), org, now).await?;
+        if secrets.is_empty() {
+            return Err(EngineError::NoSigningSecret);
+        }
         let keys = Arc::new(SigningKeys::new(&secrets));
         if let Ok(mut cache) = self.secret_cache.lock() {
             cache.insert(org, (std::time::Instant::now(), keys.clone()));
@@ -1258,18 +1288,36 @@ impl Inner {
         {
             return;
         }
-        let ids: Vec<Uuid> = match self.in_flight.lock() {
-            Ok(in_flight) => {
+        // Due ones still waiting for a slot were never sent: they go back to
+        // pending as they are, uncounted. The rest were sent, or are being:
+        // each is a failed attempt, followed by a retry.
+        let (not_started, charges, ids) = match (
+            self.waiting.lock(),
+            self.waiting_for_slot.lock(),
+            self.in_flight.lock(),
+        ) {
+            (Ok(_waiting), Ok(mut waiting_for_slot), Ok(in_flight)) => {
                 for token in in_flight.values() {
                     token.cancel();
                 }
-                in_flight.keys().copied().collect()
+                let (not_started, charges): (Vec<Uuid>, Vec<_>) = waiting_for_slot
+                    .drain()
+                    .map(|(id, claim)| (id, claim.quota_charge()))
+                    .unzip();
+                let ids = in_flight
+                    .keys()
+                    .filter(|id| !not_started.contains(id))
+                    .copied()
+                    .collect::<Vec<Uuid>>();
+                (not_started, charges, ids)
             }
-            Err(_) => Vec::new(),
+            _ => (Vec::new(), Vec::new(), Vec::new()),
         };
         let now = self.clock.now();
         let handed_back = async {
             let transaction = self.database.begin_write().await?;
+            store::release_claims(&transaction, &self.config.node_id, &not_started, &[]).await?;
+            self.refund_quota(&transaction, &charges).await?;
             let interrupted = store::interrupt_node_executions(
                 &transaction,
                 &self.config.node_id,
@@ -1288,7 +1336,8 @@ impl Inner {
         .await;
         match handed_back {
             Ok(count) => tracing::warn!(
-                count,
+                interrupted = count,
+                not_started = not_started.len(),
                 "handed back executions that outlived the shutdown grace"
             ),
             Err(error) => {

@@ -444,7 +444,7 @@ fn redacted_endpoint(smtp_url: &str) -> String {
 
 /// The delay before the next try of a message that failed `previous_attempts`
 /// times before this failure: `base × 2^previous_attempts`, at most `cap`.
-fn backoff(previous_attempts: i32, base: Duration, cap: Duration) -> Duration {
+pub(crate) fn backoff(previous_attempts: i32, base: Duration, cap: Duration) -> Duration {
     let exponent = u32::try_from(previous_attempts.clamp(0, 30)).unwrap_or(30);
     base.checked_mul(2u32.saturating_pow(exponent))
         .map_or(cap, |delay| delay.min(cap))

@@ -16,8 +16,8 @@ use crate::engine::{EngineError, Inner};
 const BATCH: u64 = 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
 const LOCK: Duration = Duration::from_secs(120);
-const RETRY_BASE_SECONDS: i64 = 2;
-const RETRY_CAP_SECONDS: i64 = 900;
+const RETRY_BASE: Duration = Duration::from_secs(2);
+const RETRY_CAP: Duration = Duration::from_secs(900);
 const IDLE: Duration = Duration::from_secs(5);
 
 pub(crate) async fn send_webhook_notifications(inner: Arc<Inner>, stop: CancellationToken) {
@@ -122,7 +122,6 @@ async fn send_one(
         .await?;
     } else {
         let attempts = notification.attempts.saturating_add(1);
-        let backoff = (RETRY_BASE_SECONDS << attempts.clamp(0, 20)).min(RETRY_CAP_SECONDS);
         let error = result.error.unwrap_or_else(|| "delivery failed".to_owned());
         tracing::warn!(attempts, %error, "webhook notification not delivered; will retry");
         outbox::mark_failed::<webhook_outbox::Entity>(
@@ -130,16 +129,35 @@ async fn send_one(
             notification.id,
             attempts,
             &error,
-            inner.clock.now() + chrono::Duration::seconds(backoff),
+            inner.clock.now() + retry_delay(notification.attempts),
         )
         .await?;
     }
     Ok(())
 }
 
+/// The wait before the next try of a notification that had failed
+/// `previous_attempts` times before this failure: 2 s, then doubling, at most
+/// 15 minutes (as emails).
+fn retry_delay(previous_attempts: i32) -> chrono::Duration {
+    chrono::Duration::from_std(crate::mailer::backoff(
+        previous_attempts,
+        RETRY_BASE,
+        RETRY_CAP,
+    ))
+    .unwrap_or(chrono::Duration::seconds(900))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_retry_comes_after_two_seconds_then_doubles_to_a_cap() {
+        assert_eq!(retry_delay(0), chrono::Duration::seconds(2));
+        assert_eq!(retry_delay(1), chrono::Duration::seconds(4));
+        assert_eq!(retry_delay(20), chrono::Duration::seconds(900));
+    }
 
     #[test]
     fn a_send_starts_only_while_the_claim_outlasts_its_timeout() {
