@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use punctual_scheduler::signing::occurrence_message_id;
 use punctual_scheduler::{Clock as _, Engine, EngineConfig, OffsetClock};
 use punctual_tests::engine::{eventually, EngineFixture, JobSpec};
 use sea_orm::EntityTrait as _;
@@ -115,8 +116,10 @@ async fn a_per_second_job_fires_every_second_with_signed_requests() {
         );
         let id = request.headers.get("webhook-id").unwrap().to_str().unwrap();
         assert!(
-            executions.iter().any(|e| e.id.to_string() == id),
-            "webhook-id is an execution id"
+            executions
+                .iter()
+                .any(|e| occurrence_message_id(e.job_id, e.scheduled_for) == id),
+            "webhook-id names an occurrence"
         );
         assert!(request
             .headers
@@ -196,6 +199,56 @@ async fn failed_attempts_are_retried_with_backoff_within_bounds() {
         "a once-job completes after its final attempt"
     );
     assert_eq!(job.consecutive_failures, 1);
+}
+
+/// Every attempt at an occurrence carries the same `webhook-id` (Standard
+/// Webhooks: a message keeps its id when it is sent again), so a receiver can
+/// tell a message delivered twice; each attempt is signed anew.
+#[tokio::test]
+async fn retries_of_an_occurrence_keep_its_webhook_id() {
+    let fixture = EngineFixture::new().await;
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let job = fixture
+        .insert_job(once_now_with_retries(&server, 2, 100, 100))
+        .await;
+    let engine = start(&fixture, fixture.config());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            fixture
+                .executions(job)
+                .await
+                .iter()
+                .any(|e| e.status == "success")
+        })
+        .await
+    );
+    engine.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 2);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let ids: Vec<&str> = requests
+        .iter()
+        .map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap())
+        .collect();
+    let expected = occurrence_message_id(job, executions[0].scheduled_for);
+    assert_eq!(ids, vec![expected.as_str(); 2]);
+    for request in &requests {
+        assert!(verify_standard_webhook(
+            &fixture.signing_secret,
+            &request.headers,
+            &request.body
+        ));
+    }
 }
 
 #[tokio::test]
@@ -580,12 +633,24 @@ async fn consecutive_failed_occurrences_auto_disable_the_job() {
         })
         .await
     );
+    // Past the instants it had claimed ahead when it was disabled.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     engine.shutdown().await;
     let disabled = fixture.job(job).await;
     assert!(disabled.disabled_reason.unwrap().contains("3 consecutive"));
     assert_eq!(disabled.next_run_at, None);
     let executions = fixture.executions(job).await;
     assert!(executions.iter().filter(|e| e.status == "failed").count() >= 3);
+    assert!(
+        executions.iter().all(|e| e
+            .started_at
+            .is_some_and(|started| started < disabled.updated_at)),
+        "nothing started once it was disabled: {:?}",
+        executions
+            .iter()
+            .map(|e| (e.scheduled_for, e.started_at, e.status.as_str()))
+            .collect::<Vec<_>>()
+    );
 
     // The organization's audit log says so, once, as the system's doing.
     let events = punctual_persistence::audit::list(
@@ -849,7 +914,7 @@ async fn an_occurrence_already_on_record_is_not_run_again() {
             .unwrap()
             .to_str()
             .unwrap(),
-        fresh_execution[0].id.to_string()
+        occurrence_message_id(fresh_execution[0].job_id, fresh_execution[0].scheduled_for)
     );
 }
 
@@ -1098,6 +1163,39 @@ async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() 
     assert!(executions[0].started_at.unwrap() >= due);
     assert!(old_target.received_requests().await.unwrap().is_empty());
     assert_eq!(new_target.received_requests().await.unwrap().len(), 1);
+}
+
+/// A once-job moved to a new time after its occurrence was claimed ahead runs
+/// at the new time only: the claim of the old one is given up, not run.
+#[tokio::test]
+async fn a_job_rescheduled_after_its_occurrence_was_claimed_ahead_runs_only_at_its_new_time() {
+    use punctual_persistence::sea_orm::ActiveValue::Set;
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let (job, due, engine) = a_job_claimed_ahead(&fixture, &server).await;
+    let later = due + chrono::Duration::hours(1);
+    change_job(&fixture, job, |model| {
+        model.run_at = Set(Some(later));
+        model.next_run_at = Set(Some(later));
+    })
+    .await;
+    engine.wake();
+    tokio::time::sleep((due - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1))
+        .await;
+    engine.shutdown().await;
+    assert!(server.received_requests().await.unwrap().is_empty());
+    assert!(
+        fixture.executions(job).await.is_empty(),
+        "the old occurrence's claim is gone"
+    );
+    let job = fixture.job(job).await;
+    assert!(job.enabled && job.completed_at.is_none());
+    assert!(
+        job.next_run_at
+            .is_some_and(|next| (next - later).num_milliseconds().abs() < 1),
+        "still due at its new time: {:?}",
+        job.next_run_at
+    );
 }
 
 /// A once-job due now calling `server` (which answers slowly), and an engine
@@ -1436,6 +1534,85 @@ async fn stall_recording(
             .unwrap();
     }
     transaction
+}
+
+/// A request that is over when the shutdown grace ends, its outcome waiting
+/// behind a slow database, is recorded as it went: not interrupted and sent
+/// again.
+#[tokio::test]
+async fn a_run_finished_but_not_yet_recorded_when_the_grace_ends_keeps_its_outcome() {
+    let fixture = EngineFixture::new().await;
+    let after = |seconds| async move {
+        target(ResponseTemplate::new(200).set_delay(Duration::from_secs(seconds))).await
+    };
+    let (first, second, slow) = (after(1).await, after(2).await, after(30).await);
+    let now = Utc::now();
+    let mut jobs = Vec::new();
+    for server in [&first, &second, &slow] {
+        jobs.push(fixture.insert_job(JobSpec::once(now, &server.uri())).await);
+    }
+    let engine = start(
+        &fixture,
+        EngineConfig {
+            shutdown_grace: Duration::from_millis(300),
+            // Longer than the stall: no lease may lapse.
+            lease: Duration::from_secs(30),
+            ..fixture.config()
+        },
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            let mut sent = 0;
+            for server in [&first, &second, &slow] {
+                sent += server.received_requests().await.unwrap().len();
+            }
+            sent == 3
+        })
+        .await,
+        "all three sent"
+    );
+    // The first outcome's record waits on the database; the second queues
+    // behind it; the slow request outlives the grace. On PostgreSQL only the
+    // first's row is held, so that the end of the grace writes at once, before
+    // the recorder reaches the second (on SQLite every write waits alike).
+    let first_run = fixture.executions(jobs[0]).await[0].id;
+    let stall = if fixture.database.backend() == punctual_persistence::Backend::Postgres {
+        use punctual_persistence::sea_orm::ConnectionTrait;
+        let transaction = fixture.database.begin_write().await.unwrap();
+        transaction
+            .execute_unprepared(&format!(
+                "SELECT id FROM executions WHERE id = '{first_run}' FOR UPDATE"
+            ))
+            .await
+            .unwrap();
+        transaction
+    } else {
+        stall_recording(&fixture).await
+    };
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stopping = tokio::spawn(engine.shutdown());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stall.rollback().await.unwrap();
+    stopping.await.unwrap();
+
+    for (job, server) in jobs[..2].iter().zip([&first, &second]) {
+        let executions = fixture.executions(*job).await;
+        assert_eq!(
+            executions
+                .iter()
+                .map(|e| (e.attempt, e.status.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(1, "success")],
+            "{:?}",
+            executions[0].error
+        );
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+    let slow_run = fixture.executions(jobs[2]).await;
+    assert_eq!(
+        slow_run[0].status, "failed",
+        "the one under way is interrupted"
+    );
 }
 
 /// Ten once-jobs calling `server`, due 2.5 s from now and claimed ahead by an

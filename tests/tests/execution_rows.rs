@@ -1,8 +1,8 @@
 //! How the engine writes new executions (`persistence::engine`): every column
 //! it sets is stored as set (instants to the microsecond, as sqlx binds them),
 //! and an occurrence inserted twice is stored once; a lease renewal extends
-//! only the running rows its node still holds and names those no longer running
-//! there; the
+//! only the running rows its node still holds, however many, and names those
+//! no longer running there; the
 //! jobs it locks for dispatch read back exactly as stored; the recorder reaches
 //! each running row through its primary key and stores outcomes as given.
 
@@ -197,6 +197,55 @@ async fn a_renewal_extends_the_leases_its_node_holds_and_names_the_runs_it_lost(
     assert_eq!(
         lease_of(stranded).await,
         Some(to_micros(now + Duration::seconds(30)))
+    );
+}
+
+/// A node can hold tens of thousands of runs (claims ahead, outcomes queued):
+/// one renewal covers them all, more ids than SQLite binds in one statement.
+#[tokio::test]
+async fn a_renewal_covers_more_runs_than_one_statement_binds() {
+    let fixture = EngineFixture::new().await;
+    let db = fixture.database.conn();
+    let now = Utc::now();
+    let job_id = fixture
+        .insert_job(JobSpec::once(now, "http://127.0.0.1:9/"))
+        .await;
+    let lease = Lease {
+        node_id: "node-a".to_owned(),
+        started_at: now,
+        expires_at: now + Duration::seconds(30),
+    };
+    let held = insert_running_executions(
+        db,
+        vec![NewExecution {
+            job_id,
+            organization_id: fixture.organization_id,
+            scheduled_for: now,
+            attempt: 1,
+            trigger: "schedule",
+            status: "pending",
+            run_after: now,
+            error: None,
+        }],
+        &lease,
+        now,
+    )
+    .await
+    .unwrap();
+    let mut local: Vec<Uuid> = (0..40_000).map(|_| Uuid::now_v7()).collect();
+    local.push(held[0].id);
+    let until = now + Duration::seconds(90);
+    let gone = renew_leases(db, "node-a", &local, until).await.unwrap();
+    assert_eq!(gone.len(), 40_000, "all but the one held");
+    assert!(!gone.contains(&held[0].id));
+    let renewed = execution::Entity::find_by_id(held[0].id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        renewed.lease_expires_at.map(to_micros),
+        Some(to_micros(until))
     );
 }
 

@@ -132,6 +132,41 @@ async fn stats_report_the_engine_lag() {
     assert_eq!(lag["last_5_minutes"]["max_ms"], 30, "{stats}");
 }
 
+/// The service token calls the internal admin endpoints only: to an
+/// organization's own routes it is a stranger (404), so a leaked token does not
+/// read tenants' secrets, mint their keys or delete them.
+#[tokio::test]
+async fn the_service_token_is_a_stranger_to_organizations() {
+    let app = app().await;
+    let owner = app.register_user().await;
+    let org = app.create_org(&owner).await;
+    let base = format!("/api/v1/orgs/{}", org.slug);
+    let token = service_token();
+    for (method, path, body) in [
+        (Method::GET, base.clone(), None),
+        (Method::GET, format!("{base}/signing-secret"), None),
+        (Method::GET, format!("{base}/jobs"), None),
+        (
+            Method::POST,
+            format!("{base}/api-keys"),
+            Some(json!({"name": "x", "role": "admin"})),
+        ),
+        (Method::DELETE, base.clone(), None),
+    ] {
+        let response = app
+            .call(method.clone(), &path, Some(&token), body.as_ref())
+            .await;
+        assert_eq!(response.status(), 404, "{method} {path}");
+    }
+    get_json(
+        &app,
+        &format!("/api/v1/admin/orgs/{}", org.slug),
+        Some(&token),
+    )
+    .await;
+    get_json(&app, &base, Some(&owner.access_token)).await;
+}
+
 #[tokio::test]
 async fn plans_are_set_from_the_configured_ones() {
     let app = app().await;

@@ -84,6 +84,17 @@ impl RequestMeta {
     pub fn of(req: &HttpRequest) -> Self {
         request_meta(req)
     }
+
+    /// Who the per-address limits count a request against: its IPv4 address,
+    /// or its IPv6 /64 (one client usually holds a whole /64, and rotating
+    /// through it must not reset the count). Empty when the address is unknown.
+    pub fn address_key(&self) -> String {
+        match self.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+            Some(Ok(ip)) => crate::rate_limit::address_key(ip).to_string(),
+            Some(Err(_)) => self.ip.clone().unwrap_or_default(),
+            None => String::new(),
+        }
+    }
 }
 
 fn request_meta(req: &HttpRequest) -> RequestMeta {
@@ -124,4 +135,26 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
     }
     let token = token.trim();
     (!token.is_empty()).then(|| token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestMeta;
+
+    fn key(ip: &str) -> String {
+        RequestMeta {
+            ip: Some(ip.to_owned()),
+            user_agent: None,
+        }
+        .address_key()
+    }
+
+    #[test]
+    fn addresses_are_counted_by_ipv4_address_or_ipv6_64() {
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(RequestMeta::default().address_key(), "");
+    }
 }

@@ -297,7 +297,7 @@ fn ceil_seconds(duration: Duration) -> u64 {
 /// The address a bucket is kept for: IPv4 as is (IPv4-mapped IPv6 included), IPv6
 /// by its /64, since one client usually holds a whole /64 and could otherwise
 /// rotate through it.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let s = v6.segments();

@@ -636,7 +636,10 @@ async fn asked_for_by_hand(
         > 0)
 }
 
-/// Extends the leases of every execution `node_id` runs, in one statement, and
+/// Ids bound per lease renewal statement: well under SQLite's limit.
+const RENEWAL_CHUNK: usize = 5_000;
+
+/// Extends the leases of every execution `node_id` runs, a statement per chunk, and
 /// returns which of `local` are no longer running here (canceled, rescued by
 /// another node, or deleted): the caller stops those.
 pub async fn renew_leases(
@@ -650,26 +653,31 @@ pub async fn renew_leases(
     }
     // Only the runs this node still holds in memory: a row it can no longer
     // finish (its outcome could not be written) must let its lease expire, so
-    // that a rescuer gives the occurrence its next attempt.
-    execution::Entity::update_many()
-        .col_expr(execution::Column::LeaseExpiresAt, Expr::value(Some(until)))
-        .filter(execution::Column::Id.is_in(local.to_vec()))
-        .filter(execution::Column::NodeId.eq(node_id))
-        .filter(is_running())
-        .exec(db)
-        .await?;
-    // Only the ids: every running row of this node comes back at each renewal.
-    let still_running: std::collections::HashSet<Uuid> = execution::Entity::find()
-        .select_only()
-        .column(execution::Column::Id)
-        .filter(execution::Column::Id.is_in(local.to_vec()))
-        .filter(execution::Column::Status.eq("running"))
-        .filter(execution::Column::NodeId.eq(node_id))
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    // that a rescuer gives the occurrence its next attempt. In chunks: a node
+    // may hold tens of thousands (claims ahead, outcomes queued), more than
+    // SQLite binds in one statement.
+    let mut still_running = std::collections::HashSet::with_capacity(local.len());
+    for chunk in local.chunks(RENEWAL_CHUNK) {
+        execution::Entity::update_many()
+            .col_expr(execution::Column::LeaseExpiresAt, Expr::value(Some(until)))
+            .filter(execution::Column::Id.is_in(chunk.to_vec()))
+            .filter(execution::Column::NodeId.eq(node_id))
+            .filter(is_running())
+            .exec(db)
+            .await?;
+        // Only the ids: every running row of this node comes back at each renewal.
+        still_running.extend(
+            execution::Entity::find()
+                .select_only()
+                .column(execution::Column::Id)
+                .filter(execution::Column::Id.is_in(chunk.to_vec()))
+                .filter(execution::Column::Status.eq("running"))
+                .filter(execution::Column::NodeId.eq(node_id))
+                .into_tuple::<Uuid>()
+                .all(db)
+                .await?,
+        );
+    }
     Ok(local
         .iter()
         .filter(|id| !still_running.contains(id))
@@ -934,30 +942,67 @@ pub async fn complete_jobs(
     .await
 }
 
-/// When each of these jobs was last changed and whether it is enabled; a job
-/// that no longer exists, or whose organization is suspended, is absent.
-pub async fn job_versions(
-    db: &impl ConnectionTrait,
-    job_ids: &[Uuid],
-) -> Result<Vec<(Uuid, DateTime<Utc>, bool)>> {
+/// What a claim made ahead of its time is judged by: when its job was last
+/// changed, whether it is enabled, and whether its organization is suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobVersion {
+    /// The job.
+    pub id: Uuid,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Whether it is enabled (not paused, not auto-disabled).
+    pub enabled: bool,
+    /// Whether its organization is suspended (its jobs do not run meanwhile).
+    pub suspended: bool,
+}
+
+/// The versions of those of `job_ids` that exist.
+pub async fn job_versions(db: &impl ConnectionTrait, job_ids: &[Uuid]) -> Result<Vec<JobVersion>> {
     let mut versions = Vec::with_capacity(job_ids.len());
     for chunk in job_ids.chunks(500) {
+        let rows = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .column(job::Column::UpdatedAt)
+            .column(job::Column::Enabled)
+            .expr_as(
+                Expr::col(job::Column::OrganizationId).in_subquery(suspended_organizations()),
+                "suspended",
+            )
+            .filter(job::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple::<(Uuid, DateTime<Utc>, bool, bool)>()
+            .all(db)
+            .await?;
         versions.extend(
+            rows.into_iter()
+                .map(|(id, updated_at, enabled, suspended)| JobVersion {
+                    id,
+                    updated_at,
+                    enabled,
+                    suspended,
+                }),
+        );
+    }
+    Ok(versions)
+}
+
+/// Those of `job_ids` that exist, locked against changes until the
+/// transaction ends (PostgreSQL; on SQLite the caller's write lock does it).
+pub async fn lock_jobs_shared(
+    db: &impl ConnectionTrait,
+    job_ids: &[Uuid],
+) -> Result<Vec<job::Model>> {
+    let mut jobs = Vec::with_capacity(job_ids.len());
+    for chunk in job_ids.chunks(500) {
+        jobs.extend(
             job::Entity::find()
-                .select_only()
-                .column(job::Column::Id)
-                .column(job::Column::UpdatedAt)
-                .column(job::Column::Enabled)
                 .filter(job::Column::Id.is_in(chunk.to_vec()))
-                // A suspended organization's jobs do not run: to a claim made
-                // ahead of their time, they are as good as gone.
-                .filter(job::Column::OrganizationId.not_in_subquery(suspended_organizations()))
-                .into_tuple::<(Uuid, DateTime<Utc>, bool)>()
+                .lock_shared()
                 .all(db)
                 .await?,
         );
     }
-    Ok(versions)
+    Ok(jobs)
 }
 
 /// Gives up executions this node claimed ahead and has not started: those in

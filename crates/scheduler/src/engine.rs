@@ -2,8 +2,8 @@
 //! runnable executions in a bounded pool, keep their leases, rescue the leases
 //! of dead nodes, and drain on shutdown.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use punctual_domain::{PlanLimits, RetryPolicy, UsagePeriod};
 use punctual_persistence::audit::{self, NewAuditEvent};
 use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
+use punctual_persistence::entities::job;
 use punctual_persistence::wakeup::{self, WakeupListener};
 use punctual_persistence::{quota, Database, PersistenceError};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
@@ -167,11 +168,23 @@ pub(crate) struct Inner {
     /// the shutdown grace ends before they start, they go back to pending
     /// (never sent, so neither failed nor counted). Locked inside `waiting`.
     pub(crate) waiting_for_slot: Mutex<HashMap<Uuid, WaitingClaim>>,
+    /// Executions whose request is over, waiting for their outcome to be
+    /// recorded: the end of the shutdown grace leaves them to the recorder
+    /// (interrupting one would send it again). Locked inside `in_flight`.
+    pub(crate) requests_over: Mutex<HashSet<Uuid>>,
     /// Told when jobs may have changed (this node's API, or another node's).
     pub(crate) jobs_changed: Notify,
     /// Occurrences claimed ahead whose instant has come and that wait for a
     /// slot: while there are any, a herd is starting and the recorder waits.
     pub(crate) herd_waiting: AtomicUsize,
+    /// Set when a transaction under way disables a job (failure streak); once
+    /// it commits, claims made ahead of the job are given up, here and on
+    /// other nodes, as after a pause.
+    pub(crate) jobs_disabled: AtomicBool,
+    /// How many times jobs may have changed: a dispatch that saw this move
+    /// while it ran may have claimed ahead for a job changed just before its
+    /// claims were held in `waiting`, so it asks for a revalidation after.
+    pub(crate) jobs_changes: AtomicU64,
 }
 
 /// An occurrence claimed ahead of its time that has not started.
@@ -180,6 +193,8 @@ pub(crate) struct WaitingClaim {
     job_id: Uuid,
     /// The job's `updated_at` when it was claimed.
     job_updated_at: DateTime<Utc>,
+    /// The occurrence claimed.
+    scheduled_for: DateTime<Utc>,
     /// Whose monthly quota the claim was counted in, and in which month (that
     /// of this instant): where it is handed back if it is given up.
     organization_id: Uuid,
@@ -279,8 +294,11 @@ impl Engine {
             queued: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
             waiting: Mutex::new(HashMap::new()),
             waiting_for_slot: Mutex::new(HashMap::new()),
+            requests_over: Mutex::new(HashSet::new()),
             jobs_changed: Notify::new(),
             herd_waiting: AtomicUsize::new(0),
+            jobs_disabled: AtomicBool::new(false),
+            jobs_changes: AtomicU64::new(0),
             secret_cache: Mutex::new(HashMap::new()),
             secret_reader: tokio::sync::Mutex::new(()),
             permits: Arc::new(Semaphore::new(self.config.max_in_flight.max(1))),
@@ -336,7 +354,7 @@ impl EngineHandle {
     /// claimed ahead against their jobs (call it after changing jobs).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
-        self.inner.jobs_changed.notify_one();
+        self.inner.jobs_may_have_changed();
     }
 
     /// This node's id.
@@ -438,6 +456,7 @@ impl Inner {
         let horizon = now + chrono::Duration::from_std(self.config.lookahead).unwrap_or_default();
         let tolerance = chrono::Duration::from_std(self.config.missed_run_tolerance)
             .unwrap_or(chrono::Duration::seconds(60));
+        let changes_before = self.jobs_changes.load(Ordering::SeqCst);
         let transaction = self.database.begin_write().await?;
         let mut free = self.permits.available_permits();
         let mut queue_free = self.queued.available_permits();
@@ -538,6 +557,12 @@ impl Inner {
         store::complete_jobs(&transaction, &completed, now).await?;
         transaction.commit().await?;
         self.spawn_claimed(claimed);
+        // A change committed while this dispatch read its jobs (PostgreSQL reads
+        // do not wait for writes) was checked before these claims were held:
+        // check again now that they are.
+        if self.jobs_changes.load(Ordering::SeqCst) != changes_before {
+            self.jobs_changed.notify_one();
+        }
         if dispatched > 0 {
             metrics::histogram!("punctual_dispatch_batch_size").record(dispatched as f64);
             metrics::counter!("punctual_occurrences_dispatched_total").increment(dispatched as u64);
@@ -650,6 +675,7 @@ impl Inner {
             let waiting_claim = WaitingClaim {
                 job_id: claim.job.id,
                 job_updated_at: claim.job.updated_at,
+                scheduled_for: claim.execution.scheduled_for,
                 organization_id: claim.execution.organization_id,
                 // Where apply_quota counted it: the month it was due, or
                 // claimed in if it was overdue.
@@ -677,9 +703,12 @@ impl Inner {
         }
     }
 
-    /// Gives up the claims made ahead whose job changed since: back to pending
-    /// (claimed again when due, with the job as it is then), or deleted when the
-    /// job was paused or deleted.
+    /// Gives up the claims made ahead whose job changed since. One goes back to
+    /// pending (claimed again when due, with the job as it is then) while its
+    /// occurrence is still one of the job's schedule, or while its organization
+    /// is suspended (its claims wait); it is deleted when the job was paused or
+    /// deleted, or rescheduled away from it (a new time, or a new cron that
+    /// skips it).
     async fn revalidate_ahead(&self) -> Result<usize> {
         let snapshot: Vec<(Uuid, WaitingClaim)> = match self.waiting.lock() {
             Ok(waiting) => waiting.iter().map(|(id, claim)| (*id, *claim)).collect(),
@@ -688,15 +717,32 @@ impl Inner {
         if snapshot.is_empty() {
             return Ok(0);
         }
-        let mut job_ids: Vec<Uuid> = snapshot.iter().map(|(_, claim)| claim.job_id).collect();
-        job_ids.sort();
-        job_ids.dedup();
-        let versions: HashMap<Uuid, (DateTime<Utc>, bool)> =
-            store::job_versions(self.database.conn(), &job_ids)
-                .await?
-                .into_iter()
-                .map(|(id, updated, enabled)| (id, (updated, enabled)))
-                .collect();
+        let unchanged = |version: Option<&store::JobVersion>, claim: &WaitingClaim| {
+            version
+                .is_some_and(|v| v.updated_at == claim.job_updated_at && v.enabled && !v.suspended)
+        };
+        // A cheap look first: most wake-ups change none of the jobs claimed ahead.
+        let versions = versions_by_job(
+            store::job_versions(self.database.conn(), &job_ids_of(&snapshot)).await?,
+        );
+        let changed: Vec<(Uuid, WaitingClaim)> = snapshot
+            .into_iter()
+            .filter(|(_, claim)| !unchanged(versions.get(&claim.job_id), claim))
+            .collect();
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        // Judged again under the jobs' locks, in the transaction that gives the
+        // claims up: a job paused and resumed (and dispatched again, which the
+        // claim's row turned away) in between must keep its occurrence.
+        let job_ids = job_ids_of(&changed);
+        let transaction = self.database.begin_write().await?;
+        let jobs: HashMap<Uuid, job::Model> = store::lock_jobs_shared(&transaction, &job_ids)
+            .await?
+            .into_iter()
+            .map(|job| (job.id, job))
+            .collect();
+        let versions = versions_by_job(store::job_versions(&transaction, &job_ids).await?);
         let mut to_pending = Vec::new();
         let mut to_delete = Vec::new();
         let mut charges = Vec::new();
@@ -705,10 +751,19 @@ impl Inner {
                 return Ok(0);
             };
             let in_flight = self.in_flight.lock().ok();
-            for (id, claim) in snapshot {
-                let verdict = match versions.get(&claim.job_id) {
-                    Some((now_updated, true)) if *now_updated == claim.job_updated_at => continue,
-                    Some((_, true)) => &mut to_pending,
+            for (id, claim) in changed {
+                let version = versions.get(&claim.job_id);
+                if unchanged(version, &claim) {
+                    continue;
+                }
+                let verdict = match (jobs.get(&claim.job_id), version) {
+                    (Some(job), Some(version)) if job.enabled => {
+                        if version.suspended || still_an_occurrence(job, claim.scheduled_for) {
+                            &mut to_pending
+                        } else {
+                            &mut to_delete
+                        }
+                    }
                     _ => &mut to_delete,
                 };
                 // Still waiting (not started): from now on it never will here.
@@ -724,7 +779,6 @@ impl Inner {
         if to_pending.is_empty() && to_delete.is_empty() {
             return Ok(0);
         }
-        let transaction = self.database.begin_write().await?;
         store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete).await?;
         // Whatever became of the row meanwhile (its job deleted with it, or a
         // rescuer's), this claim never ran here: what it was counted goes back.
@@ -918,6 +972,9 @@ impl Inner {
         }
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.remove(&execution_id);
+            if let Ok(mut requests_over) = self.requests_over.lock() {
+                requests_over.remove(&execution_id);
+            }
         }
         metrics::gauge!("punctual_executions_in_flight").decrement(1.0);
         self.wake.notify_one();
@@ -973,7 +1030,10 @@ impl Inner {
         let result = match self.signing_keys(execution.organization_id, started).await {
             Ok(keys) => {
                 let delivery = Delivery {
-                    message_id: execution.id.to_string(),
+                    message_id: crate::signing::occurrence_message_id(
+                        execution.job_id,
+                        execution.scheduled_for,
+                    ),
                     url: &claim.job.url,
                     method: &claim.job.method,
                     headers_json: &claim.job.headers,
@@ -1006,6 +1066,9 @@ impl Inner {
                 )
             }
         };
+        if let Ok(mut requests_over) = self.requests_over.lock() {
+            requests_over.insert(execution.id);
+        }
         let (done, recorded) = oneshot::channel();
         let completion = Completion {
             claim,
@@ -1051,6 +1114,24 @@ impl Inner {
             cache.insert(org, (std::time::Instant::now(), keys.clone()));
         }
         Ok(keys)
+    }
+
+    /// Asks the revalidator to check the claims made ahead against their jobs.
+    fn jobs_may_have_changed(&self) {
+        self.jobs_changes.fetch_add(1, Ordering::SeqCst);
+        self.jobs_changed.notify_one();
+    }
+
+    /// After a commit that disabled jobs: claims made ahead of them are given
+    /// up, here (the revalidator) and on other nodes (a wake-up), as after a
+    /// pause through the API.
+    async fn tell_of_disabled_jobs(&self) {
+        if self.jobs_disabled.swap(false, Ordering::Relaxed) {
+            self.jobs_may_have_changed();
+            if let Err(error) = wakeup::notify_all(&self.database).await {
+                tracing::warn!(%error, "could not notify other nodes");
+            }
+        }
     }
 
     /// Records a batch of finished attempts in one transaction (group commit):
@@ -1120,6 +1201,7 @@ impl Inner {
             .await?;
         }
         transaction.commit().await?;
+        self.tell_of_disabled_jobs().await;
 
         for (completion, (_, outcome)) in batch.iter().zip(&outcomes) {
             let execution = &completion.claim.execution;
@@ -1206,6 +1288,7 @@ impl Inner {
         )
         .await?;
         if disabled {
+            self.jobs_disabled.store(true, Ordering::Relaxed);
             tracing::warn!(job_id = %execution.job_id, "job auto-disabled after consecutive failures");
             // In the audit trail beside the pauses people make, in the same
             // transaction as the change it records.
@@ -1289,26 +1372,30 @@ impl Inner {
             return;
         }
         // Due ones still waiting for a slot were never sent: they go back to
-        // pending as they are, uncounted. The rest were sent, or are being:
-        // each is a failed attempt, followed by a retry.
+        // pending as they are, uncounted. Those whose request is over are left
+        // to the recorder. The rest are being sent: each is a failed attempt,
+        // followed by a retry.
         let (not_started, charges, ids) = match (
             self.waiting.lock(),
             self.waiting_for_slot.lock(),
             self.in_flight.lock(),
+            self.requests_over.lock(),
         ) {
-            (Ok(_waiting), Ok(mut waiting_for_slot), Ok(in_flight)) => {
-                for token in in_flight.values() {
-                    token.cancel();
-                }
+            (Ok(_waiting), Ok(mut waiting_for_slot), Ok(in_flight), Ok(requests_over)) => {
                 let (not_started, charges): (Vec<Uuid>, Vec<_>) = waiting_for_slot
                     .drain()
                     .map(|(id, claim)| (id, claim.quota_charge()))
                     .unzip();
-                let ids = in_flight
-                    .keys()
-                    .filter(|id| !not_started.contains(id))
-                    .copied()
-                    .collect::<Vec<Uuid>>();
+                let mut ids = Vec::new();
+                for (id, token) in in_flight.iter() {
+                    if requests_over.contains(id) {
+                        continue;
+                    }
+                    token.cancel();
+                    if !not_started.contains(id) {
+                        ids.push(*id);
+                    }
+                }
                 (not_started, charges, ids)
             }
             _ => (Vec::new(), Vec::new(), Vec::new()),
@@ -1346,6 +1433,27 @@ impl Inner {
         }
         self.tasks.wait().await;
     }
+}
+
+/// The distinct jobs of these claims, ordered (so every node locks them in the
+/// same order).
+fn job_ids_of(claims: &[(Uuid, WaitingClaim)]) -> Vec<Uuid> {
+    let mut job_ids: Vec<Uuid> = claims.iter().map(|(_, claim)| claim.job_id).collect();
+    job_ids.sort();
+    job_ids.dedup();
+    job_ids
+}
+
+fn versions_by_job(versions: Vec<store::JobVersion>) -> HashMap<Uuid, store::JobVersion> {
+    versions.into_iter().map(|v| (v.id, v)).collect()
+}
+
+/// Whether `at` is one of the job's occurrences as the job is scheduled now
+/// (a job rescheduled away from a claimed occurrence must not run it).
+fn still_an_occurrence(job: &job::Model, at: DateTime<Utc>) -> bool {
+    crate::dispatch::schedule_of(job).is_ok_and(|schedule| {
+        schedule.next_after(at - chrono::Duration::milliseconds(1)) == Some(at)
+    })
 }
 
 /// Whether the end of this execution's occurrence is the end of its job: the
@@ -1503,6 +1611,7 @@ impl Inner {
                 .await?;
         }
         transaction.commit().await?;
+        self.tell_of_disabled_jobs().await;
         Ok(taken.len())
     }
 }
@@ -1614,7 +1723,7 @@ async fn forward_wakeups(inner: Arc<Inner>, external: Arc<Notify>, stop: Cancell
             _ = external.notified() => {}
         }
         inner.wake.notify_one();
-        inner.jobs_changed.notify_one();
+        inner.jobs_may_have_changed();
         if let Err(error) = wakeup::notify_all(&inner.database).await {
             tracing::warn!(%error, "could not notify other nodes");
         }
@@ -1636,7 +1745,7 @@ async fn listen_for_wakeups(inner: Arc<Inner>, stop: CancellationToken) {
             received = listener.next() => match received {
                 Ok(()) => {
                     inner.wake.notify_one();
-                    inner.jobs_changed.notify_one();
+                    inner.jobs_may_have_changed();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "wake-up listener failed");

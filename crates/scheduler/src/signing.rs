@@ -9,6 +9,18 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// The `webhook-id` of a job's occurrence: the same for every attempt at it
+/// (retries, and a send again after a node was lost), as Standard Webhooks asks,
+/// so that a receiver can tell a message delivered twice. Derived (UUIDv5 in the
+/// job's namespace, named by the occurrence's instant to the microsecond, as
+/// stored) rather than stored: an occurrence is its job and instant.
+pub fn occurrence_message_id(
+    job_id: uuid::Uuid,
+    scheduled_for: chrono::DateTime<chrono::Utc>,
+) -> String {
+    uuid::Uuid::new_v5(&job_id, &scheduled_for.timestamp_micros().to_be_bytes()).to_string()
+}
+
 /// An organization's secrets, decoded and keyed once. Keying HMAC-SHA256 hashes
 /// two blocks of its own; a request signed from a keyed copy hashes only its
 /// message, so the engine keeps these, not the secrets, in its cache.

@@ -368,7 +368,7 @@ pub async fn login(
 ) -> Result<TokenPair> {
     let now = Utc::now();
     let normalized = email.trim().to_lowercase();
-    let ip = meta.ip.clone().unwrap_or_default();
+    let ip = meta.address_key();
     // Both attempts count as failures until the password is verified.
     let by_email = admit(
         state,

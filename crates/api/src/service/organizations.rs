@@ -28,7 +28,7 @@ const OLD_SECRET_GRACE_HOURS: i64 = 24;
 pub struct OrgAccess {
     /// The organization.
     pub org: organization::Model,
-    /// The caller's role there (platform admins and the service token act as owner).
+    /// The caller's role there.
     pub role: Role,
 }
 
@@ -70,7 +70,9 @@ pub async fn authorize(
             }
             *role
         }
-        Principal::Service => Role::Owner,
+        // The service token is for the internal admin endpoints (API.md), not a
+        // key to every tenant: to the organizations' own routes it is nobody.
+        Principal::Service => return Err(ServiceError::NotFound("organization")),
     };
     if !role.allows(permission) {
         return Err(ServiceError::Forbidden(format!(
