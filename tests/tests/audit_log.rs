@@ -309,6 +309,35 @@ fn job_document(name: &str, key: &str, authorization: &str) -> Value {
     })
 }
 
+/// A password typed into the email field of a sign-in is no email: the failed
+/// attempt is on record, without what was typed.
+#[tokio::test]
+async fn a_password_typed_as_the_email_is_not_kept() {
+    let app = app().await;
+    let client = Client::new(&app);
+    let typed = format!("Typed-{}", unique("password"));
+    for (path, body, status) in [
+        (
+            "/api/v1/auth/login",
+            json!({"email": typed, "password": "a-password-of-sorts"}),
+            401,
+        ),
+        ("/api/v1/auth/magic-link", json!({"email": typed}), 202),
+    ] {
+        client
+            .expect(Method::POST, path, None, Some(body), status)
+            .await;
+    }
+    let events = client.walk(PLATFORM_LOG, &service_token(), &[], 50).await;
+    let failed = the_event(&events, "auth.login_failed", |_| true);
+    assert!(failed["metadata"]["email"].is_null(), "{failed}");
+    let asked = the_event(&events, "auth.magic_link_requested", |_| true);
+    assert!(asked["metadata"]["email"].is_null(), "{asked}");
+    for row in stored_rows(&app).await {
+        assert!(!row.to_lowercase().contains(&typed.to_lowercase()), "{row}");
+    }
+}
+
 #[tokio::test]
 async fn every_action_is_recorded_with_its_actor_address_target_and_no_secret() {
     let app = app().await;

@@ -249,6 +249,46 @@ async fn an_expired_access_cookie_is_renewed_transparently_even_twice_at_once() 
         .any(|c| c.starts_with("punctual_access=;")));
 }
 
+/// The grace that lets a browser race itself with one refresh token does not
+/// cover another browser: a rotated refresh cookie presented from elsewhere is
+/// theft, answered with a sign-in and the end of the session it came from.
+#[tokio::test]
+async fn a_rotated_refresh_cookie_replayed_by_another_browser_ends_the_session() {
+    let app = spawn_app().await;
+    let (console, _, slug) = signed_up(&app).await;
+    let stolen = console.cookie("punctual_refresh").unwrap();
+    console.forget_cookie("punctual_access");
+    let path = format!("/orgs/{slug}/jobs");
+    console.get(&path).await.expect(200);
+    assert_ne!(
+        console.cookie("punctual_refresh").unwrap(),
+        stolen,
+        "rotated"
+    );
+
+    let thief = ConsoleClient::new(&app);
+    thief.set_cookie("punctual_refresh", &stolen);
+    let page = thief
+        .send(
+            thief
+                .request(reqwest::Method::GET, &path)
+                .header("user-agent", "another-browser/1.0"),
+        )
+        .await
+        .redirects_to("/login");
+    assert!(
+        !page
+            .set_cookies
+            .iter()
+            .any(|c| c.starts_with("punctual_refresh=") && !c.starts_with("punctual_refresh=;")),
+        "no session for the thief: {:?}",
+        page.set_cookies
+    );
+    // Reuse was detected: the victim's session ended too.
+    console.forget_cookie("punctual_access");
+    console.get(&path).await.redirects_to("/login");
+}
+
 #[tokio::test]
 async fn forms_without_the_csrf_token_are_refused() {
     let app = spawn_app().await;

@@ -597,3 +597,33 @@ async fn a_recently_used_connection_is_handed_out_without_a_ping() {
         .is_err());
     database.close().await;
 }
+
+/// Bodies over 1 MiB are refused with 413 by the app as served: on a JSON route
+/// (problem+json) and on a console form alike; a body of exactly 1 MiB is read.
+#[tokio::test]
+async fn bodies_over_one_mib_are_413_on_api_and_console_routes() {
+    const MIB: usize = 1024 * 1024;
+    let app = spawn_app().await;
+    let login_of_size = |size: usize| {
+        let (head, tail) = (r#"{"email":""#, r#"@example.com","password":"password1"}"#);
+        format!("{head}{}{tail}", "a".repeat(size - head.len() - tail.len()))
+    };
+    let login = |body: String| {
+        app.request(Method::POST, "/api/v1/auth/login")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    problem(login(login_of_size(MIB + 1)).await.unwrap(), 413).await;
+    let read = login(login_of_size(MIB)).await.unwrap();
+    assert_eq!(read.status(), 401, "read, and an unknown email");
+
+    let form = app
+        .request(Method::POST, "/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("password=x&email={}", "a".repeat(MIB)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 413);
+}

@@ -45,16 +45,25 @@ const REFRESH_GRACE: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub(crate) struct PendingCookies(pub Vec<String>);
 
+/// A recent rotation: what the token was exchanged for, when, and by whom.
+struct Rotation {
+    pair: TokenPair,
+    at: Instant,
+    requester: [u8; 32],
+}
+
 /// Recently rotated refresh tokens (by SHA-256) and what they were exchanged for.
 #[derive(Default)]
 pub(crate) struct RefreshCache {
-    recent: tokio::sync::Mutex<HashMap<[u8; 32], (TokenPair, Instant)>>,
+    recent: tokio::sync::Mutex<HashMap<[u8; 32], Rotation>>,
 }
 
 impl RefreshCache {
-    /// Exchanges `token` once; a second exchange within [`REFRESH_GRACE`] gets the
-    /// same pair. Refreshes on this node are serialized (they happen once per
-    /// session every few minutes).
+    /// Exchanges `token` once; a second exchange within [`REFRESH_GRACE`] by the
+    /// same requester (address and user agent: the same browser racing itself)
+    /// gets the same pair. From anyone else it is a used token presented again,
+    /// which the exchange treats as theft (the session ends). Refreshes on this
+    /// node are serialized (they happen once per session every few minutes).
     async fn refresh(
         &self,
         state: &AppState,
@@ -62,15 +71,35 @@ impl RefreshCache {
         meta: &RequestMeta,
     ) -> Result<TokenPair, ServiceError> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let requester = requester_of(meta);
         let mut recent = self.recent.lock().await;
-        recent.retain(|_, (_, at)| at.elapsed() < REFRESH_GRACE);
-        if let Some((pair, _)) = recent.get(&key) {
-            return Ok(pair.clone());
+        recent.retain(|_, rotation| rotation.at.elapsed() < REFRESH_GRACE);
+        if let Some(rotation) = recent.get(&key) {
+            if rotation.requester == requester {
+                return Ok(rotation.pair.clone());
+            }
+            recent.remove(&key);
         }
         let pair = identity::refresh(state, token, meta).await?;
-        recent.insert(key, (pair.clone(), Instant::now()));
+        recent.insert(
+            key,
+            Rotation {
+                pair: pair.clone(),
+                at: Instant::now(),
+                requester,
+            },
+        );
         Ok(pair)
     }
+}
+
+/// Who presents a refresh token, as far as a browser can be told apart.
+fn requester_of(meta: &RequestMeta) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(meta.address_key().as_bytes());
+    hasher.update([0]);
+    hasher.update(meta.user_agent.as_deref().unwrap_or_default().as_bytes());
+    hasher.finalize().into()
 }
 
 /// The value of cookie `name`, if the request carries it.

@@ -557,17 +557,28 @@ pub async fn claim_runnable_executions(
         let (stopped, runnable): (Vec<_>, Vec<_>) = pending.into_iter().partition(paused);
         pending = runnable;
         let mut canceled = Vec::new();
+        let mut not_begun = Vec::new();
         let mut occurrences = Vec::new();
         for execution in stopped {
             if asked_for_by_hand(db, &execution).await? {
                 pending.push(execution);
-            } else {
+            } else if execution.attempt > 1 {
                 canceled.push(execution.id);
                 occurrences.push((execution.job_id, execution.scheduled_for));
+            } else {
+                not_begun.push(execution.id);
             }
         }
-        // A once-job's own occurrence ends here: the job is complete, as after
-        // any last attempt (resuming it does not bring the occurrence back).
+        // An occurrence not begun (due while the node was busy, or handed back)
+        // is the job's to run when resumed, as its schedule then says: gone
+        // from the queue, as a claim made ahead of a paused job is.
+        execution::Entity::delete_many()
+            .filter(execution::Column::Id.is_in(not_begun))
+            .filter(execution::Column::Status.eq("pending"))
+            .exec(db)
+            .await?;
+        // A once-job's own occurrence ends with its retries: the job is
+        // complete, as after any last attempt.
         complete_once_jobs(db, &occurrences, now).await?;
         execution::Entity::update_many()
             .col_expr(execution::Column::Status, Expr::value("canceled"))
@@ -984,6 +995,25 @@ pub async fn job_versions(db: &impl ConnectionTrait, job_ids: &[Uuid]) -> Result
         );
     }
     Ok(versions)
+}
+
+/// Locks these executions' rows until the transaction ends (PostgreSQL; on
+/// SQLite the caller's write lock does it), in id order.
+pub async fn lock_executions(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    for chunk in ids.chunks(500) {
+        execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::Id.is_in(chunk.to_vec()))
+            .order_by_asc(execution::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Those of `job_ids` that exist, locked against changes until the

@@ -3,7 +3,7 @@
 //! of dead nodes, and drain on shutdown.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -177,10 +177,6 @@ pub(crate) struct Inner {
     /// Occurrences claimed ahead whose instant has come and that wait for a
     /// slot: while there are any, a herd is starting and the recorder waits.
     pub(crate) herd_waiting: AtomicUsize,
-    /// Set when a transaction under way disables a job (failure streak); once
-    /// it commits, claims made ahead of the job are given up, here and on
-    /// other nodes, as after a pause.
-    pub(crate) jobs_disabled: AtomicBool,
     /// How many times jobs may have changed: a dispatch that saw this move
     /// while it ran may have claimed ahead for a job changed just before its
     /// claims were held in `waiting`, so it asks for a revalidation after.
@@ -297,7 +293,6 @@ impl Engine {
             requests_over: Mutex::new(HashSet::new()),
             jobs_changed: Notify::new(),
             herd_waiting: AtomicUsize::new(0),
-            jobs_disabled: AtomicBool::new(false),
             jobs_changes: AtomicU64::new(0),
             secret_cache: Mutex::new(HashMap::new()),
             secret_reader: tokio::sync::Mutex::new(()),
@@ -556,7 +551,7 @@ impl Inner {
         store::set_next_runs(&transaction, next_runs).await?;
         store::complete_jobs(&transaction, &completed, now).await?;
         transaction.commit().await?;
-        self.spawn_claimed(claimed);
+        self.spawn_claimed(claimed, now);
         // A change committed while this dispatch read its jobs (PostgreSQL reads
         // do not wait for writes) was checked before these claims were held:
         // check again now that they are.
@@ -647,7 +642,7 @@ impl Inner {
         let claimed = self.apply_quota(&transaction, claimed, now).await?;
         transaction.commit().await?;
         let started = claimed.len();
-        self.spawn_claimed(claimed);
+        self.spawn_claimed(claimed, now);
         Ok((started, limit))
     }
 
@@ -664,7 +659,8 @@ impl Inner {
 
     /// Runs executions claimed by this node, each in a slot of the pool; one
     /// due later waits for its time, then for a slot.
-    fn spawn_claimed(self: &Arc<Self>, claimed: Vec<ClaimedExecution>) {
+    /// `counted_at`: the instant [`Self::apply_quota`] counted them at.
+    fn spawn_claimed(self: &Arc<Self>, claimed: Vec<ClaimedExecution>, counted_at: DateTime<Utc>) {
         let now = self.clock.now();
         for claim in claimed {
             let token = CancellationToken::new();
@@ -679,7 +675,7 @@ impl Inner {
                 organization_id: claim.execution.organization_id,
                 // Where apply_quota counted it: the month it was due, or
                 // claimed in if it was overdue.
-                charged_at: claim.execution.run_after.max(now),
+                charged_at: claim.execution.run_after.max(counted_at),
             };
             let slot = if claim.execution.run_after > now {
                 if let Ok(mut waiting) = self.waiting.lock() {
@@ -704,11 +700,11 @@ impl Inner {
     }
 
     /// Gives up the claims made ahead whose job changed since. One goes back to
-    /// pending (claimed again when due, with the job as it is then) while its
-    /// occurrence is still one of the job's schedule, or while its organization
-    /// is suspended (its claims wait); it is deleted when the job was paused or
-    /// deleted, or rescheduled away from it (a new time, or a new cron that
-    /// skips it).
+    /// pending (claimed again when due, with the job as it is then; if its
+    /// organization is suspended, when it is unsuspended) while its occurrence
+    /// is still one of the job's schedule; it is deleted when the job was
+    /// paused or deleted, or rescheduled away from it (a new time, or a new
+    /// cron that skips it).
     async fn revalidate_ahead(&self) -> Result<usize> {
         let snapshot: Vec<(Uuid, WaitingClaim)> = match self.waiting.lock() {
             Ok(waiting) => waiting.iter().map(|(id, claim)| (*id, *claim)).collect(),
@@ -737,6 +733,10 @@ impl Inner {
         // claim's row turned away) in between must keep its occurrence.
         let job_ids = job_ids_of(&changed);
         let transaction = self.database.begin_write().await?;
+        // Executions before jobs, the order every writer takes them in (a job's
+        // delete among them): the other would deadlock with it.
+        let claim_ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
+        store::lock_executions(&transaction, &claim_ids).await?;
         let jobs: HashMap<Uuid, job::Model> = store::lock_jobs_shared(&transaction, &job_ids)
             .await?
             .into_iter()
@@ -756,13 +756,10 @@ impl Inner {
                 if unchanged(version, &claim) {
                     continue;
                 }
-                let verdict = match (jobs.get(&claim.job_id), version) {
-                    (Some(job), Some(version)) if job.enabled => {
-                        if version.suspended || still_an_occurrence(job, claim.scheduled_for) {
-                            &mut to_pending
-                        } else {
-                            &mut to_delete
-                        }
+                // A suspended organization's claim waits as its pending runs do.
+                let verdict = match jobs.get(&claim.job_id) {
+                    Some(job) if job.enabled && still_an_occurrence(job, claim.scheduled_for) => {
+                        &mut to_pending
                     }
                     _ => &mut to_delete,
                 };
@@ -970,6 +967,13 @@ impl Inner {
                 tracing::info!(%execution_id, "execution given up before its start")
             }
         }
+        // Whatever ended it (a start, a cancel, a lost lease), nothing of it stays.
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.remove(&execution_id);
+        }
+        if let Ok(mut waiting_for_slot) = self.waiting_for_slot.lock() {
+            waiting_for_slot.remove(&execution_id);
+        }
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.remove(&execution_id);
             if let Ok(mut requests_over) = self.requests_over.lock() {
@@ -1126,11 +1130,9 @@ impl Inner {
     /// up, here (the revalidator) and on other nodes (a wake-up), as after a
     /// pause through the API.
     async fn tell_of_disabled_jobs(&self) {
-        if self.jobs_disabled.swap(false, Ordering::Relaxed) {
-            self.jobs_may_have_changed();
-            if let Err(error) = wakeup::notify_all(&self.database).await {
-                tracing::warn!(%error, "could not notify other nodes");
-            }
+        self.jobs_may_have_changed();
+        if let Err(error) = wakeup::notify_all(&self.database).await {
+            tracing::warn!(%error, "could not notify other nodes");
         }
     }
 
@@ -1190,18 +1192,22 @@ impl Inner {
             .map(|c| (c.claim.execution.job_id, c.claim.execution.scheduled_for))
             .collect();
         store::complete_once_jobs(&transaction, &once_jobs, finished).await?;
+        let mut disabled = false;
         for completion in &failed {
-            self.after_failed_attempt(
-                &transaction,
-                &completion.claim,
-                finished,
-                completion.result.retry_after,
-                false,
-            )
-            .await?;
+            disabled |= self
+                .after_failed_attempt(
+                    &transaction,
+                    &completion.claim,
+                    finished,
+                    completion.result.retry_after,
+                    false,
+                )
+                .await?;
         }
         transaction.commit().await?;
-        self.tell_of_disabled_jobs().await;
+        if disabled {
+            self.tell_of_disabled_jobs().await;
+        }
 
         for (completion, (_, outcome)) in batch.iter().zip(&outcomes) {
             let execution = &completion.claim.execution;
@@ -1221,7 +1227,9 @@ impl Inner {
 
     /// A failed attempt: the next attempt after a backoff, or the end of the
     /// occurrence as a failure. `not_the_targets_fault` (our own shutdown cut the
-    /// request short) always gets another attempt, spent or not.
+    /// request short) always gets another attempt, spent or not. Returns whether
+    /// the job was disabled (its failure streak): once the caller's transaction
+    /// commits, [`Self::tell_of_disabled_jobs`].
     async fn after_failed_attempt(
         &self,
         db: &impl punctual_persistence::sea_orm::ConnectionTrait,
@@ -1229,7 +1237,7 @@ impl Inner {
         now: DateTime<Utc>,
         retry_after: Option<Duration>,
         not_the_targets_fault: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let job = &claim.job;
         let execution = &claim.execution;
         let policy = RetryPolicy::new(
@@ -1262,7 +1270,7 @@ impl Inner {
                 now,
             )
             .await?;
-            return Ok(());
+            return Ok(false);
         }
         let disabled = store::record_occurrence_failure(
             db,
@@ -1288,7 +1296,6 @@ impl Inner {
         )
         .await?;
         if disabled {
-            self.jobs_disabled.store(true, Ordering::Relaxed);
             tracing::warn!(job_id = %execution.job_id, "job auto-disabled after consecutive failures");
             // In the audit trail beside the pauses people make, in the same
             // transaction as the change it records.
@@ -1329,7 +1336,7 @@ impl Inner {
             store::complete_once_jobs(db, &[(execution.job_id, execution.scheduled_for)], now)
                 .await?;
         }
-        Ok(())
+        Ok(disabled)
     }
 
     /// Shutdown: wait for in-flight executions within the grace period, then
@@ -1413,11 +1420,16 @@ impl Inner {
                 "interrupted: the node shut down before the request finished",
             )
             .await?;
+            let mut disabled = false;
             for claim in &interrupted {
-                self.after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), true)
+                disabled |= self
+                    .after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), true)
                     .await?;
             }
             transaction.commit().await?;
+            if disabled {
+                self.tell_of_disabled_jobs().await;
+            }
             Ok::<_, EngineError>(interrupted.len())
         }
         .await;
@@ -1601,17 +1613,21 @@ impl Inner {
             200,
         )
         .await?;
+        let mut disabled = false;
         for claim in &taken {
             // A node's death is not the target's failure: a lost attempt is handed
             // on even when it was the last the job allows (it may never have been
             // sent), but only once past the limit, so that a run that kills every
             // node taking it cannot go round for ever.
             let handed_on = claim.execution.attempt <= claim.job.retry_max_attempts;
-            self.after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), handed_on)
+            disabled |= self
+                .after_failed_attempt(&transaction, claim, now, Some(Duration::ZERO), handed_on)
                 .await?;
         }
         transaction.commit().await?;
-        self.tell_of_disabled_jobs().await;
+        if disabled {
+            self.tell_of_disabled_jobs().await;
+        }
         Ok(taken.len())
     }
 }

@@ -357,6 +357,13 @@ async fn admit(
     Ok(attempt)
 }
 
+/// What the audit log keeps of an email typed at sign-in: the address if it
+/// is one, nothing otherwise (a password typed into the email field must not
+/// be stored where admins read it).
+fn audited_email(typed: &str) -> Option<&str> {
+    Email::parse(typed).ok().map(|_| typed)
+}
+
 /// Signs in with email and password. Unknown email and wrong password answer the
 /// same, after the same work (a dummy hash is verified for unknown emails).
 #[tracing::instrument(skip_all)]
@@ -423,7 +430,7 @@ pub async fn login(
             // The attempts stay on record: they were failures.
             let transaction = state.database.begin_write().await?;
             Entry::for_account(user.as_ref().map(|u| u.id), meta, "auth.login_failed")
-                .metadata(json!({"email": normalized, "reason": reason}))
+                .metadata(json!({"email": audited_email(&normalized), "reason": reason}))
                 .record(&transaction, now)
                 .await?;
             transaction.commit().await.map_err(ServiceError::from)?;
@@ -589,7 +596,7 @@ async fn send_email_token(
     let transaction = state.database.begin_write().await?;
     let recipient = user.as_ref().filter(|u| u.disabled_at.is_none());
     Entry::for_account(user.as_ref().map(|u| u.id), meta, action)
-        .metadata(json!({"email": normalized, "sent": recipient.is_some()}))
+        .metadata(json!({"email": audited_email(&normalized), "sent": recipient.is_some()}))
         .record(&transaction, now)
         .await?;
     let Some(user) = recipient else {

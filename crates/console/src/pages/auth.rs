@@ -68,7 +68,8 @@ pub(super) fn register(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug`: it holds a password or a token.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct LoginForm {
     email: String,
@@ -144,7 +145,8 @@ async fn logout(
     Ok(layout::redirect("/login"))
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug`: it holds a password or a token.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct RegisterForm {
     email: String,
@@ -266,7 +268,8 @@ async fn request_magic_link(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug`: it holds a password or a token.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct TokenForm {
     token: String,
@@ -389,7 +392,8 @@ async fn request_password_reset(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug`: it holds a password or a token.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct ResetForm {
     token: String,

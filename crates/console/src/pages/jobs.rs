@@ -189,7 +189,8 @@ async fn list(
 // ------------------------------------------------------------------------------------
 // The form.
 
-#[derive(Debug, Clone, Default, Deserialize)]
+// No `Debug`: its URL, headers and body may hold a target's credentials.
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 struct JobForm {
     name: String,

@@ -481,7 +481,8 @@ async fn revoke_api_key(
     )))
 }
 
-#[derive(Debug, Default, Deserialize)]
+// No `Debug`: a webhook URL may hold a token.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 struct NotificationForm {
     emails: String,
