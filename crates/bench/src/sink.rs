@@ -1,6 +1,6 @@
 //! The loopback HTTP sink the jobs call: hyper on its own multi-threaded runtime,
 //! answering 200 with a two-byte body at once. It counts requests and notes, for
-//! each, the `webhook-id` (the execution id) and when it arrived, so delivery lag
+//! each, the `webhook-id` (the occurrence's id) and when it arrived, so delivery lag
 //! can be measured where the request lands and not only where the engine says.
 
 use std::convert::Infallible;
@@ -27,7 +27,7 @@ use uuid::Uuid;
 pub struct SinkState {
     /// Requests answered.
     pub count: AtomicU64,
-    /// (execution id, arrival) for requests that carried a `webhook-id`.
+    /// (occurrence id, arrival) for requests that carried a `webhook-id`.
     arrivals: Mutex<Vec<(Uuid, DateTime<Utc>)>>,
 }
 

@@ -206,7 +206,6 @@ struct Probe {
 
 /// One execution as read back.
 struct Row {
-    id: Uuid,
     job_id: Uuid,
     scheduled_for: DateTime<Utc>,
     attempt: i32,
@@ -231,7 +230,6 @@ async fn read_executions(
         .await?
         .into_iter()
         .map(|e| Row {
-            id: e.id,
             job_id: e.job_id,
             scheduled_for: e.scheduled_for,
             attempt: e.attempt,
@@ -251,7 +249,7 @@ fn ms(d: TimeDelta) -> f64 {
 /// `expected`: the occurrences that should have succeeded.
 fn summarize(
     rows: &[Row],
-    arrivals: &HashMap<Uuid, DateTime<Utc>>,
+    arrivals: &HashMap<Uuid, (DateTime<Utc>, u32)>,
     expected: usize,
     out: &mut serde_json::Map<String, Value>,
 ) {
@@ -288,8 +286,25 @@ fn summarize(
                 finish_lag.push(ms(f - row.scheduled_for));
             }
         }
-        if let Some(arrived) = arrivals.get(&row.id) {
+        if let Some((arrived, _)) =
+            message_id(row.job_id, row.scheduled_for).and_then(|id| arrivals.get(&id))
+        {
             delivery_lag.push(ms(*arrived - row.scheduled_for));
+        }
+    }
+    // Seen by the sink rather than the database: requests beyond the attempts
+    // recorded for an occurrence (a request sent twice under one record), and
+    // succeeded occurrences the sink never saw.
+    let mut sink_duplicates = 0u64;
+    let mut sink_missing = 0u64;
+    for (job_id, scheduled_for) in per_occurrence.keys() {
+        let seen = message_id(*job_id, *scheduled_for)
+            .and_then(|id| arrivals.get(&id))
+            .map_or(0, |(_, count)| *count);
+        let recorded = per_occurrence[&(*job_id, *scheduled_for)];
+        sink_duplicates += u64::from(seen.saturating_sub(recorded));
+        if seen == 0 && succeeded.contains(&(*job_id, *scheduled_for)) {
+            sink_missing += 1;
         }
     }
     let duplicates: u64 = per_occurrence
@@ -300,6 +315,8 @@ fn summarize(
     out.insert("statuses".into(), json!(statuses));
     out.insert("duplicates".into(), json!(duplicates));
     out.insert("retries".into(), json!(retries));
+    out.insert("sink_duplicates".into(), json!(sink_duplicates));
+    out.insert("sink_missing".into(), json!(sink_missing));
     out.insert(
         "missing".into(),
         json!(expected.saturating_sub(succeeded.len())),
@@ -379,13 +396,25 @@ async fn wait_for_successes(
     }
 }
 
-fn arrivals(sink: &Sink) -> HashMap<Uuid, DateTime<Utc>> {
-    // The first arrival of each execution id.
-    let mut map = HashMap::new();
+/// What reached the sink for each `webhook-id` (an occurrence: every attempt
+/// at it carries the same id): its first arrival and how many arrived.
+fn arrivals(sink: &Sink) -> HashMap<Uuid, (DateTime<Utc>, u32)> {
+    let mut map: HashMap<Uuid, (DateTime<Utc>, u32)> = HashMap::new();
     for (id, at) in sink.state.take_arrivals() {
-        map.entry(id).or_insert(at);
+        let entry = map.entry(id).or_insert((at, 0));
+        entry.0 = entry.0.min(at);
+        entry.1 += 1;
     }
     map
+}
+
+/// The `webhook-id` the engine sends for an occurrence.
+fn message_id(job_id: Uuid, scheduled_for: DateTime<Utc>) -> Option<Uuid> {
+    Uuid::parse_str(&punctual_scheduler::signing::occurrence_message_id(
+        job_id,
+        scheduled_for,
+    ))
+    .ok()
 }
 
 /// W1: `jobs` once-jobs due now, inserted before the engine starts; drained.

@@ -16,7 +16,8 @@ use crate::signing::SigningKeys;
 /// What the engine needs to send one request.
 #[derive(Debug, Clone)]
 pub struct Delivery<'a> {
-    /// `webhook-id`: the execution id.
+    /// `webhook-id`: the occurrence's id for a job's request (the same for each
+    /// attempt), the notification's for a notification.
     pub message_id: String,
     /// Target URL as stored.
     pub url: &'a str,
