@@ -81,6 +81,10 @@ struct Cli {
     /// `forbid` and `replace` make dispatch check for a run in progress).
     #[arg(long, global = true, default_value = "allow", value_parser = ["allow", "forbid", "replace"])]
     job_concurrency: String,
+    /// W1–W3: send the jobs' requests here instead of to the built-in sink
+    /// (e.g. the graphile-worker reference's `sink.js`, to compare on one sink).
+    #[arg(long, global = true)]
+    target_url: Option<String>,
     /// Longest wait for a run to complete, in seconds.
     #[arg(long, global = true, default_value_t = 600)]
     timeout: u64,
@@ -226,6 +230,7 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
         explain: cli.explain,
         timeout: Duration::from_secs(cli.timeout),
         job_concurrency: cli.job_concurrency.clone(),
+        target_url: cli.target_url.clone(),
     };
     let binary = cli
         .punctual_bin

@@ -49,6 +49,10 @@ pub struct Options {
     pub timeout: Duration,
     /// The jobs' concurrency policy (W1–W3).
     pub job_concurrency: String,
+    /// W1–W3: where the jobs send their requests instead of the built-in sink
+    /// (another system's sink, to compare on one); what the sink saw is then
+    /// not measured.
+    pub target_url: Option<String>,
 }
 
 /// A scratch database with the benchmark organization, and the sink.
@@ -62,6 +66,22 @@ struct Bench {
 }
 
 impl Bench {
+    /// Where the jobs send their requests.
+    fn target_url(&self) -> String {
+        self.options
+            .target_url
+            .clone()
+            .unwrap_or_else(|| self.sink.url())
+    }
+
+    /// What the built-in sink saw (None when the jobs called another one).
+    fn arrivals(&self) -> Option<HashMap<Uuid, (DateTime<Utc>, u32)>> {
+        self.options
+            .target_url
+            .is_none()
+            .then(|| arrivals(&self.sink))
+    }
+
     async fn setup(options: &Options) -> anyhow::Result<(Self, Database)> {
         let loadavg = probe::loadavg();
         let mut scratch = Scratch::create(&options.database_url).await?;
@@ -249,7 +269,7 @@ fn ms(d: TimeDelta) -> f64 {
 /// `expected`: the occurrences that should have succeeded.
 fn summarize(
     rows: &[Row],
-    arrivals: &HashMap<Uuid, (DateTime<Utc>, u32)>,
+    arrivals: Option<&HashMap<Uuid, (DateTime<Utc>, u32)>>,
     expected: usize,
     out: &mut serde_json::Map<String, Value>,
 ) {
@@ -287,7 +307,7 @@ fn summarize(
             }
         }
         if let Some((arrived, _)) =
-            message_id(row.job_id, row.scheduled_for).and_then(|id| arrivals.get(&id))
+            message_id(row.job_id, row.scheduled_for).and_then(|id| arrivals?.get(&id))
         {
             delivery_lag.push(ms(*arrived - row.scheduled_for));
         }
@@ -297,9 +317,9 @@ fn summarize(
     // succeeded occurrences the sink never saw.
     let mut sink_duplicates = 0u64;
     let mut sink_missing = 0u64;
-    for (job_id, scheduled_for) in per_occurrence.keys() {
+    for (job_id, scheduled_for) in per_occurrence.keys().filter(|_| arrivals.is_some()) {
         let seen = message_id(*job_id, *scheduled_for)
-            .and_then(|id| arrivals.get(&id))
+            .and_then(|id| arrivals?.get(&id))
             .map_or(0, |(_, count)| *count);
         let recorded = per_occurrence[&(*job_id, *scheduled_for)];
         sink_duplicates += u64::from(seen.saturating_sub(recorded));
@@ -315,8 +335,12 @@ fn summarize(
     out.insert("statuses".into(), json!(statuses));
     out.insert("duplicates".into(), json!(duplicates));
     out.insert("retries".into(), json!(retries));
-    out.insert("sink_duplicates".into(), json!(sink_duplicates));
-    out.insert("sink_missing".into(), json!(sink_missing));
+    if arrivals.is_some() {
+        out.insert("sink_duplicates".into(), json!(sink_duplicates));
+        out.insert("sink_missing".into(), json!(sink_missing));
+    } else {
+        out.insert("sink".into(), json!("external: not measured"));
+    }
     out.insert(
         "missing".into(),
         json!(expected.saturating_sub(succeeded.len())),
@@ -420,7 +444,7 @@ fn message_id(job_id: Uuid, scheduled_for: DateTime<Utc>) -> Option<Uuid> {
 /// W1: `jobs` once-jobs due now, inserted before the engine starts; drained.
 pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
     let (bench, setup) = Bench::setup(options).await?;
-    let url = bench.sink.url();
+    let url = bench.target_url();
     let due = Utc::now();
     let insert_s = db::insert_jobs(&setup, jobs, |_| {
         db::job_row_with(
@@ -466,8 +490,8 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
         "note".into(),
         json!("lag counts from the jobs' due time, which precedes the engine start by the insert"),
     );
-    let arrivals = arrivals(&bench.sink);
-    summarize(&rows, &arrivals, jobs, &mut out);
+    let arrivals = bench.arrivals();
+    summarize(&rows, arrivals.as_ref(), jobs, &mut out);
     watcher.close().await;
     bench.teardown().await?;
     Ok(Value::Object(out))
@@ -477,7 +501,7 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
 /// instant `lead` ahead; the engine is woken as the API wakes it on a change.
 pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::Result<Value> {
     let (bench, setup) = Bench::setup(options).await?;
-    let url = bench.sink.url();
+    let url = bench.target_url();
     let watcher = db::connect(&bench.scratch.url, 1).await?;
     let (engine_db, handle) = bench.engine().await?;
     // Let it settle into its idle sleep.
@@ -531,8 +555,8 @@ pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::
         json!(probe::round(ms(last_finish - due))),
     );
     out.insert("sink_requests".into(), json!(bench.sink.state.requests()));
-    let arrivals = arrivals(&bench.sink);
-    summarize(&rows, &arrivals, jobs, &mut out);
+    let arrivals = bench.arrivals();
+    summarize(&rows, arrivals.as_ref(), jobs, &mut out);
     watcher.close().await;
     bench.teardown().await?;
     Ok(Value::Object(out))
@@ -563,7 +587,7 @@ pub async fn w3_steady(options: &Options, steady: Steady) -> anyhow::Result<Valu
         "--period must divide 60"
     );
     let (bench, setup) = Bench::setup(options).await?;
-    let url = bench.sink.url();
+    let url = bench.target_url();
     let active = steady.jobs.min(steady.rate * steady.period as usize);
     let dormant = steady.jobs - active;
     let now = Utc::now();
@@ -676,8 +700,8 @@ pub async fn w3_steady(options: &Options, steady: Steady) -> anyhow::Result<Valu
         "note".into(),
         json!("cron has 1 s resolution: each second's occurrences are due at the same instant; cpu and statement counts cover warm-up, window and the drain after it, divided by the window's occurrences"),
     );
-    let arrivals = arrivals(&bench.sink);
-    summarize(&rows, &arrivals, expected, &mut out);
+    let arrivals = bench.arrivals();
+    summarize(&rows, arrivals.as_ref(), expected, &mut out);
     let _ = in_window;
     watcher.close().await;
     bench.teardown().await?;
