@@ -1261,6 +1261,40 @@ async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() 
     assert_eq!(new_target.received_requests().await.unwrap().len(), 1);
 }
 
+/// A node stopping with an occurrence claimed ahead undoes the claim: the job
+/// is due at it again, so whoever dispatches it applies the missed-run policy
+/// if that comes late (here an hour: skipped, not sent an hour late).
+#[tokio::test]
+async fn a_claim_ahead_undone_at_shutdown_obeys_the_missed_run_policy() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    let (job, due, engine) = a_job_claimed_ahead(&fixture, &server).await;
+    engine.shutdown().await;
+    assert!(Utc::now() < due);
+    assert!(
+        fixture.executions(job).await.is_empty(),
+        "the claim is undone"
+    );
+    assert!(fixture
+        .job(job)
+        .await
+        .next_run_at
+        .is_some_and(|next| (next - due).num_milliseconds().abs() < 1));
+
+    let clock = Arc::new(OffsetClock::new());
+    clock.advance(chrono::Duration::hours(1));
+    let later = Engine::new(fixture.database.clone(), fixture.config())
+        .unwrap()
+        .with_clock(clock)
+        .start(None);
+    assert!(fixture.one_finishes(job, Duration::from_secs(10)).await);
+    later.shutdown().await;
+    let executions = fixture.executions(job).await;
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0].status, "skipped", "missed by an hour");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
 /// A once-job moved to a new time after its occurrence was claimed ahead runs
 /// at the new time only: the claim of the old one is given up, not run.
 #[tokio::test]

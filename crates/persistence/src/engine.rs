@@ -1016,6 +1016,55 @@ pub async fn lock_executions(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<
     Ok(())
 }
 
+/// Deletes those of `ids` still running on `node_id` (claims it made ahead and
+/// will not start), their rows locked first; returns the ids deleted.
+pub async fn delete_claims(
+    db: &impl ConnectionTrait,
+    node_id: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>> {
+    lock_executions(db, ids).await?;
+    let mut deleted = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let ours: Vec<Uuid> = execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::Id.is_in(chunk.to_vec()))
+            .filter(is_running())
+            .filter(execution::Column::NodeId.eq(node_id))
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?;
+        execution::Entity::delete_many()
+            .filter(execution::Column::Id.is_in(ours.clone()))
+            .exec(db)
+            .await?;
+        deleted.extend(ours);
+    }
+    Ok(deleted)
+}
+
+/// Moves each job's `next_run_at` back to the given occurrence, unless it is
+/// due earlier already: the occurrence is dispatched again when due.
+pub async fn rewind_next_runs(
+    db: &impl ConnectionTrait,
+    occurrences: &std::collections::BTreeMap<Uuid, DateTime<Utc>>,
+) -> Result<()> {
+    for (job_id, at) in occurrences {
+        job::Entity::update_many()
+            .col_expr(job::Column::NextRunAt, Expr::value(Some(*at)))
+            .filter(job::Column::Id.eq(*job_id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(job::Column::NextRunAt.is_null())
+                    .add(job::Column::NextRunAt.gt(*at)),
+            )
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Those of `job_ids` that exist, locked against changes until the
 /// transaction ends (PostgreSQL; on SQLite the caller's write lock does it).
 pub async fn lock_jobs_shared(

@@ -787,6 +787,48 @@ impl Inner {
         Ok(to_pending.len() + to_delete.len())
     }
 
+    /// Undoes claims made ahead that will not start here (the node is
+    /// stopping): see [`Self::drain`].
+    async fn undo_claims_ahead(&self, claims: &[(Uuid, WaitingClaim)]) -> Result<()> {
+        let ids: Vec<Uuid> = claims.iter().map(|(id, _)| *id).collect();
+        let transaction = self.database.begin_write().await?;
+        let deleted: HashSet<Uuid> = store::delete_claims(&transaction, &self.config.node_id, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        let jobs: HashMap<Uuid, job::Model> =
+            store::lock_jobs_shared(&transaction, &job_ids_of(claims))
+                .await?
+                .into_iter()
+                .map(|job| (job.id, job))
+                .collect();
+        // The earliest claimed occurrence of each job that still wants it.
+        let mut rewind: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
+        for (id, claim) in claims {
+            let wanted = jobs
+                .get(&claim.job_id)
+                .is_some_and(|job| job.enabled && still_an_occurrence(job, claim.scheduled_for));
+            if deleted.contains(id) && wanted {
+                let at = rewind.entry(claim.job_id).or_insert(claim.scheduled_for);
+                *at = (*at).min(claim.scheduled_for);
+            }
+        }
+        store::rewind_next_runs(&transaction, &rewind).await?;
+        // Whatever became of a row meanwhile, the claim never ran here.
+        let charges: Vec<_> = claims
+            .iter()
+            .map(|(_, claim)| claim.quota_charge())
+            .collect();
+        self.refund_quota(&transaction, &charges).await?;
+        transaction.commit().await?;
+        if !rewind.is_empty() {
+            if let Err(error) = wakeup::notify_all(&self.database).await {
+                tracing::warn!(%error, "could not notify other nodes");
+            }
+        }
+        Ok(())
+    }
+
     /// Counts claimed executions against their organizations' monthly quotas;
     /// those past it are recorded skipped (`quota_exceeded`) and the organization
     /// is told once per period.
@@ -1343,32 +1385,24 @@ impl Inner {
     /// stop the rest and hand them back as failed attempts followed by a retry.
     async fn drain(&self) {
         self.tasks.close();
-        // Claims made ahead that have not started go back to pending at once:
-        // any node (or this one after a restart) runs them when due.
-        let (not_started, charges): (Vec<Uuid>, Vec<_>) =
+        // Claims made ahead that have not started are undone at once: their
+        // rows go, and their jobs are due at them again, so that any node (or
+        // this one after a restart) dispatches them when due, with the job's
+        // missed-run policy if that is late.
+        let not_started: Vec<(Uuid, WaitingClaim)> =
             match (self.waiting.lock(), self.in_flight.lock()) {
                 (Ok(mut waiting), Ok(in_flight)) => waiting
                     .drain()
-                    .map(|(id, claim)| {
-                        if let Some(token) = in_flight.get(&id) {
+                    .inspect(|(id, _)| {
+                        if let Some(token) = in_flight.get(id) {
                             token.cancel();
                         }
-                        (id, claim.quota_charge())
                     })
-                    .unzip(),
-                _ => (Vec::new(), Vec::new()),
+                    .collect(),
+                _ => Vec::new(),
             };
         if !not_started.is_empty() {
-            let released = async {
-                let transaction = self.database.begin_write().await?;
-                store::release_claims(&transaction, &self.config.node_id, &not_started, &[])
-                    .await?;
-                self.refund_quota(&transaction, &charges).await?;
-                transaction.commit().await?;
-                Ok::<_, EngineError>(())
-            }
-            .await;
-            if let Err(error) = released {
+            if let Err(error) = self.undo_claims_ahead(&not_started).await {
                 tracing::warn!(%error, "could not hand back the claims made ahead; their leases will expire");
             }
         }
