@@ -1606,6 +1606,14 @@ async fn three_engines_deliver_every_occurrence_exactly_once() {
                 "no occurrence missing"
             );
         }
+        // Nor at the end: what the stopping nodes had claimed ahead and undid,
+        // the job is due at again.
+        let last = executions.last().map(|e| e.scheduled_for).unwrap();
+        let next = fixture.job(*job).await.next_run_at.unwrap();
+        assert!(
+            next <= last + chrono::Duration::seconds(1),
+            "next run {next} after the last occurrence {last}: a claim lost"
+        );
         for execution in &executions {
             *per_occurrence
                 .entry((execution.job_id, execution.scheduled_for))

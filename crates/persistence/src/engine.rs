@@ -1016,32 +1016,48 @@ pub async fn lock_executions(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<
     Ok(())
 }
 
-/// Deletes those of `ids` still running on `node_id` (claims it made ahead and
-/// will not start), their rows locked first; returns the ids deleted.
-pub async fn delete_claims(
+/// Those of `ids` still running on `node_id` (claims it holds), their rows
+/// locked first (PostgreSQL) until the transaction ends.
+pub async fn held_claims(
     db: &impl ConnectionTrait,
     node_id: &str,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>> {
     lock_executions(db, ids).await?;
-    let mut deleted = Vec::with_capacity(ids.len());
+    let mut held = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let ours: Vec<Uuid> = execution::Entity::find()
-            .select_only()
-            .column(execution::Column::Id)
-            .filter(execution::Column::Id.is_in(chunk.to_vec()))
-            .filter(is_running())
-            .filter(execution::Column::NodeId.eq(node_id))
-            .into_tuple::<Uuid>()
-            .all(db)
-            .await?;
-        execution::Entity::delete_many()
-            .filter(execution::Column::Id.is_in(ours.clone()))
-            .exec(db)
-            .await?;
-        deleted.extend(ours);
+        held.extend(
+            execution::Entity::find()
+                .select_only()
+                .column(execution::Column::Id)
+                .filter(execution::Column::Id.is_in(chunk.to_vec()))
+                .filter(is_running())
+                .filter(execution::Column::NodeId.eq(node_id))
+                .into_tuple::<Uuid>()
+                .all(db)
+                .await?,
+        );
     }
-    Ok(deleted)
+    Ok(held)
+}
+
+/// Those of `job_ids` that exist, locked for update in id order (so that two
+/// nodes locking overlapping sets wait rather than deadlock).
+pub async fn lock_jobs(db: &impl ConnectionTrait, job_ids: &[Uuid]) -> Result<Vec<job::Model>> {
+    let mut job_ids = job_ids.to_vec();
+    job_ids.sort();
+    let mut jobs = Vec::with_capacity(job_ids.len());
+    for chunk in job_ids.chunks(500) {
+        jobs.extend(
+            job::Entity::find()
+                .filter(job::Column::Id.is_in(chunk.to_vec()))
+                .order_by_asc(job::Column::Id)
+                .lock_exclusive()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(jobs)
 }
 
 /// Moves each job's `next_run_at` back to the given occurrence, unless it is
@@ -1054,6 +1070,8 @@ pub async fn rewind_next_runs(
         job::Entity::update_many()
             .col_expr(job::Column::NextRunAt, Expr::value(Some(*at)))
             .filter(job::Column::Id.eq(*job_id))
+            .filter(job::Column::Enabled.eq(true))
+            .filter(job::Column::CompletedAt.is_null())
             .filter(
                 sea_orm::Condition::any()
                     .add(job::Column::NextRunAt.is_null())

@@ -787,32 +787,48 @@ impl Inner {
         Ok(to_pending.len() + to_delete.len())
     }
 
-    /// Undoes claims made ahead that will not start here (the node is
-    /// stopping): see [`Self::drain`].
+    /// Gives up the claims made ahead that will not start here (the node is
+    /// stopping). One still ahead of its time, of a job unchanged since, is
+    /// undone: its row goes and the job is due at it again, so that whoever
+    /// dispatches it applies the missed-run policy if that is late. One whose
+    /// time has come (it waits for a slot) goes back to pending, as queued runs
+    /// do; one of a changed job is judged as [`Self::revalidate_ahead`] does.
     async fn undo_claims_ahead(&self, claims: &[(Uuid, WaitingClaim)]) -> Result<()> {
+        let now = self.clock.now();
         let ids: Vec<Uuid> = claims.iter().map(|(id, _)| *id).collect();
         let transaction = self.database.begin_write().await?;
-        let deleted: HashSet<Uuid> = store::delete_claims(&transaction, &self.config.node_id, &ids)
+        // Executions, then jobs in id order: as every other writer, and as
+        // another node stopping at the same time.
+        let held: HashSet<Uuid> = store::held_claims(&transaction, &self.config.node_id, &ids)
             .await?
             .into_iter()
             .collect();
-        let jobs: HashMap<Uuid, job::Model> =
-            store::lock_jobs_shared(&transaction, &job_ids_of(claims))
-                .await?
-                .into_iter()
-                .map(|job| (job.id, job))
-                .collect();
-        // The earliest claimed occurrence of each job that still wants it.
+        let jobs: HashMap<Uuid, job::Model> = store::lock_jobs(&transaction, &job_ids_of(claims))
+            .await?
+            .into_iter()
+            .map(|job| (job.id, job))
+            .collect();
+        let mut to_pending = Vec::new();
+        let mut to_delete = Vec::new();
+        // The earliest undone occurrence of each job.
         let mut rewind: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
-        for (id, claim) in claims {
-            let wanted = jobs
-                .get(&claim.job_id)
-                .is_some_and(|job| job.enabled && still_an_occurrence(job, claim.scheduled_for));
-            if deleted.contains(id) && wanted {
-                let at = rewind.entry(claim.job_id).or_insert(claim.scheduled_for);
-                *at = (*at).min(claim.scheduled_for);
+        for (id, claim) in claims.iter().filter(|(id, _)| held.contains(id)) {
+            let job = jobs.get(&claim.job_id).filter(|job| job.enabled);
+            match job {
+                Some(job) if still_an_occurrence(job, claim.scheduled_for) => {
+                    let unchanged = job.updated_at == claim.job_updated_at;
+                    if claim.scheduled_for > now && unchanged {
+                        to_delete.push(*id);
+                        let at = rewind.entry(claim.job_id).or_insert(claim.scheduled_for);
+                        *at = (*at).min(claim.scheduled_for);
+                    } else {
+                        to_pending.push(*id);
+                    }
+                }
+                _ => to_delete.push(*id),
             }
         }
+        store::release_claims(&transaction, &self.config.node_id, &to_pending, &to_delete).await?;
         store::rewind_next_runs(&transaction, &rewind).await?;
         // Whatever became of a row meanwhile, the claim never ran here.
         let charges: Vec<_> = claims
@@ -821,7 +837,7 @@ impl Inner {
             .collect();
         self.refund_quota(&transaction, &charges).await?;
         transaction.commit().await?;
-        if !rewind.is_empty() {
+        if !rewind.is_empty() || !to_pending.is_empty() {
             if let Err(error) = wakeup::notify_all(&self.database).await {
                 tracing::warn!(%error, "could not notify other nodes");
             }
@@ -1385,10 +1401,9 @@ impl Inner {
     /// stop the rest and hand them back as failed attempts followed by a retry.
     async fn drain(&self) {
         self.tasks.close();
-        // Claims made ahead that have not started are undone at once: their
-        // rows go, and their jobs are due at them again, so that any node (or
-        // this one after a restart) dispatches them when due, with the job's
-        // missed-run policy if that is late.
+        // Claims made ahead that have not started are given up at once (see
+        // `undo_claims_ahead`): any node, or this one after a restart, runs
+        // them when due.
         let not_started: Vec<(Uuid, WaitingClaim)> =
             match (self.waiting.lock(), self.in_flight.lock()) {
                 (Ok(mut waiting), Ok(in_flight)) => waiting
