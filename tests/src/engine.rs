@@ -210,6 +210,21 @@ impl EngineFixture {
             .expect("query")
     }
 
+    /// Changes a job row as the API does (the change stamped in `updated_at`,
+    /// which an engine holding a claim made ahead compares).
+    pub async fn change_job(&self, id: Uuid, change: impl FnOnce(&mut job::ActiveModel)) {
+        let mut model = job::ActiveModel {
+            id: Set(id),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        change(&mut model);
+        model
+            .update(self.database.conn())
+            .await
+            .expect("job changed");
+    }
+
     /// Whether an execution of the job has finished, waiting up to `timeout`.
     pub async fn one_finishes(&self, job_id: Uuid, timeout: Duration) -> bool {
         eventually(timeout, || async {

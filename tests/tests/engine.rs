@@ -959,23 +959,6 @@ async fn an_occurrence_already_on_record_is_not_run_again() {
     );
 }
 
-/// Changes a job row as the API does (the change stamped in `updated_at`).
-async fn change_job(
-    fixture: &EngineFixture,
-    id: uuid::Uuid,
-    change: impl FnOnce(&mut punctual_persistence::entities::job::ActiveModel),
-) {
-    use punctual_persistence::entities::job;
-    use punctual_persistence::sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    let mut model = job::ActiveModel {
-        id: Set(id),
-        updated_at: Set(Utc::now()),
-        ..Default::default()
-    };
-    change(&mut model);
-    model.update(fixture.database.conn()).await.unwrap();
-}
-
 /// A pause stops a job's traffic, its pending retries included (canceled
 /// when they come due); a run asked for by hand runs, retries and all, paused
 /// or not.
@@ -1006,11 +989,12 @@ async fn a_paused_job_is_not_retried_but_a_manual_run_of_it_is() {
         })
         .await
     );
-    change_job(&fixture, job, |job| {
-        job.enabled = Set(false);
-        job.next_run_at = Set(None);
-    })
-    .await;
+    fixture
+        .change_job(job, |job| {
+            job.enabled = Set(false);
+            job.next_run_at = Set(None);
+        })
+        .await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             history().await.get(1).map(|e| e.2.as_str()) == Some("canceled")
@@ -1066,11 +1050,12 @@ async fn a_paused_once_job_keeps_its_occurrence_for_when_it_is_resumed() {
     let server = target(ResponseTemplate::new(200)).await;
     let at = Utc::now();
     let job = fixture.insert_job(JobSpec::once(at, &server.uri())).await;
-    change_job(&fixture, job, |job| {
-        job.enabled = Set(false);
-        job.next_run_at = Set(None);
-    })
-    .await;
+    fixture
+        .change_job(job, |job| {
+            job.enabled = Set(false);
+            job.next_run_at = Set(None);
+        })
+        .await;
     insert_execution(
         fixture.database.conn(),
         NewExecution {
@@ -1097,11 +1082,12 @@ async fn a_paused_once_job_keeps_its_occurrence_for_when_it_is_resumed() {
     );
     assert!(fixture.job(job).await.completed_at.is_none());
     // Resumed as the API does: a once-job not complete is due at its time.
-    change_job(&fixture, job, |job| {
-        job.enabled = Set(true);
-        job.next_run_at = Set(Some(at));
-    })
-    .await;
+    fixture
+        .change_job(job, |job| {
+            job.enabled = Set(true);
+            job.next_run_at = Set(Some(at));
+        })
+        .await;
     engine.wake();
     assert!(fixture.one_finishes(job, Duration::from_secs(10)).await);
     engine.shutdown().await;
@@ -1213,10 +1199,11 @@ async fn a_job_paused_after_its_occurrence_was_claimed_ahead_does_not_run() {
     let fixture = EngineFixture::new().await;
     let server = target(ResponseTemplate::new(200)).await;
     let (job, due, engine) = a_job_claimed_ahead(&fixture, &server).await;
-    change_job(&fixture, job, |model| {
-        model.enabled = punctual_persistence::sea_orm::ActiveValue::Set(false);
-    })
-    .await;
+    fixture
+        .change_job(job, |model| {
+            model.enabled = punctual_persistence::sea_orm::ActiveValue::Set(false);
+        })
+        .await;
     engine.wake();
     let given_up = eventually(Duration::from_secs(5), || async {
         fixture.executions(job).await.is_empty()
@@ -1242,10 +1229,11 @@ async fn a_job_changed_after_its_occurrence_was_claimed_ahead_runs_as_changed() 
     let new_target = target(ResponseTemplate::new(200)).await;
     let (job, due, engine) = a_job_claimed_ahead(&fixture, &old_target).await;
     let url = new_target.uri();
-    change_job(&fixture, job, |model| {
-        model.url = punctual_persistence::sea_orm::ActiveValue::Set(url);
-    })
-    .await;
+    fixture
+        .change_job(job, |model| {
+            model.url = punctual_persistence::sea_orm::ActiveValue::Set(url);
+        })
+        .await;
     engine.wake();
     let delivered = eventually(Duration::from_secs(10), || async {
         fixture.job(job).await.completed_at.is_some()
@@ -1304,11 +1292,12 @@ async fn a_job_rescheduled_after_its_occurrence_was_claimed_ahead_runs_only_at_i
     let server = target(ResponseTemplate::new(200)).await;
     let (job, due, engine) = a_job_claimed_ahead(&fixture, &server).await;
     let later = due + chrono::Duration::hours(1);
-    change_job(&fixture, job, |model| {
-        model.run_at = Set(Some(later));
-        model.next_run_at = Set(Some(later));
-    })
-    .await;
+    fixture
+        .change_job(job, |model| {
+            model.run_at = Set(Some(later));
+            model.next_run_at = Set(Some(later));
+        })
+        .await;
     engine.wake();
     tokio::time::sleep((due - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1))
         .await;
@@ -1378,13 +1367,14 @@ async fn a_once_job_rescheduled_during_its_run_keeps_its_new_time() {
     let server = target(ResponseTemplate::new(200).set_delay(Duration::from_secs(1))).await;
     let (job, engine) = a_once_job_in_flight(&fixture, &server).await;
     let later = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 3_600, 0).unwrap();
-    change_job(&fixture, job, |model| {
-        use punctual_persistence::sea_orm::ActiveValue::Set;
-        model.run_at = Set(Some(later));
-        model.next_run_at = Set(Some(later));
-        model.completed_at = Set(None);
-    })
-    .await;
+    fixture
+        .change_job(job, |model| {
+            use punctual_persistence::sea_orm::ActiveValue::Set;
+            model.run_at = Set(Some(later));
+            model.next_run_at = Set(Some(later));
+            model.completed_at = Set(None);
+        })
+        .await;
     assert!(fixture.one_finishes(job, Duration::from_secs(10)).await);
     engine.shutdown().await;
     let row = fixture.job(job).await;

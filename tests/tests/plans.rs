@@ -607,22 +607,6 @@ async fn an_occurrence_claimed_ahead_of_a_new_month_counts_in_the_new_month() {
     assert_eq!(target.received_requests().await.unwrap().len(), 1);
 }
 
-/// Sets a job's columns as the API would, bumping `updated_at` so that an
-/// engine holding a claim made ahead sees the change.
-async fn change_job(
-    fixture: &EngineFixture,
-    id: uuid::Uuid,
-    change: impl FnOnce(&mut punctual_persistence::entities::job::ActiveModel),
-) {
-    let mut model = punctual_persistence::entities::job::ActiveModel {
-        id: Set(id),
-        updated_at: Set(Utc::now()),
-        ..Default::default()
-    };
-    change(&mut model);
-    model.update(fixture.database.conn()).await.unwrap();
-}
-
 /// An occurrence claimed ahead is counted against the quota as it is claimed;
 /// given back before its time (its job changed, paused or deleted, or the node
 /// stopped) it hands that back. So one that is claimed again is counted once,
@@ -667,11 +651,12 @@ async fn claims_given_back_before_their_time_are_not_counted() {
         .await
     );
     assert_eq!(used().await.unwrap(), 4, "counted as they were claimed");
-    change_job(&fixture, changed, |job| {
-        job.name = Set("renamed".to_owned())
-    })
-    .await;
-    change_job(&fixture, paused, |job| job.enabled = Set(false)).await;
+    fixture
+        .change_job(changed, |job| job.name = Set("renamed".to_owned()))
+        .await;
+    fixture
+        .change_job(paused, |job| job.enabled = Set(false))
+        .await;
     assert!(punctual_persistence::jobs::delete_job(
         fixture.database.conn(),
         fixture.organization_id,

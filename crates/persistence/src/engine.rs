@@ -997,33 +997,16 @@ pub async fn job_versions(db: &impl ConnectionTrait, job_ids: &[Uuid]) -> Result
     Ok(versions)
 }
 
-/// Locks these executions' rows until the transaction ends (PostgreSQL; on
-/// SQLite the caller's write lock does it), in id order.
-pub async fn lock_executions(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
-    let mut ids = ids.to_vec();
-    ids.sort();
-    for chunk in ids.chunks(500) {
-        execution::Entity::find()
-            .select_only()
-            .column(execution::Column::Id)
-            .filter(execution::Column::Id.is_in(chunk.to_vec()))
-            .order_by_asc(execution::Column::Id)
-            .lock_exclusive()
-            .into_tuple::<Uuid>()
-            .all(db)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Those of `ids` still running on `node_id` (claims it holds), their rows
-/// locked first (PostgreSQL) until the transaction ends.
+/// locked in id order (PostgreSQL; on SQLite the caller's write lock does it)
+/// until the transaction ends.
 pub async fn held_claims(
     db: &impl ConnectionTrait,
     node_id: &str,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>> {
-    lock_executions(db, ids).await?;
+    let mut ids = ids.to_vec();
+    ids.sort();
     let mut held = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         held.extend(
@@ -1033,6 +1016,8 @@ pub async fn held_claims(
                 .filter(execution::Column::Id.is_in(chunk.to_vec()))
                 .filter(is_running())
                 .filter(execution::Column::NodeId.eq(node_id))
+                .order_by_asc(execution::Column::Id)
+                .lock_exclusive()
                 .into_tuple::<Uuid>()
                 .all(db)
                 .await?,
@@ -1081,25 +1066,6 @@ pub async fn rewind_next_runs(
             .await?;
     }
     Ok(())
-}
-
-/// Those of `job_ids` that exist, locked against changes until the
-/// transaction ends (PostgreSQL; on SQLite the caller's write lock does it).
-pub async fn lock_jobs_shared(
-    db: &impl ConnectionTrait,
-    job_ids: &[Uuid],
-) -> Result<Vec<job::Model>> {
-    let mut jobs = Vec::with_capacity(job_ids.len());
-    for chunk in job_ids.chunks(500) {
-        jobs.extend(
-            job::Entity::find()
-                .filter(job::Column::Id.is_in(chunk.to_vec()))
-                .lock_shared()
-                .all(db)
-                .await?,
-        );
-    }
-    Ok(jobs)
 }
 
 /// Gives up executions this node claimed ahead and has not started: those in

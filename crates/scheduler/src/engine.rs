@@ -659,8 +659,8 @@ impl Inner {
 
     /// Runs executions claimed by this node, each in a slot of the pool; one
     /// due later waits for its time, then for a slot.
-    /// `counted_at`: the instant [`Self::apply_quota`] counted them at.
-    fn spawn_claimed(self: &Arc<Self>, claimed: Vec<ClaimedExecution>, counted_at: DateTime<Utc>) {
+    /// `counted_now`: the `now` [`Self::apply_quota`] counted them at.
+    fn spawn_claimed(self: &Arc<Self>, claimed: Vec<ClaimedExecution>, counted_now: DateTime<Utc>) {
         let now = self.clock.now();
         for claim in claimed {
             let token = CancellationToken::new();
@@ -673,9 +673,7 @@ impl Inner {
                 job_updated_at: claim.job.updated_at,
                 scheduled_for: claim.execution.scheduled_for,
                 organization_id: claim.execution.organization_id,
-                // Where apply_quota counted it: the month it was due, or
-                // claimed in if it was overdue.
-                charged_at: claim.execution.run_after.max(counted_at),
+                charged_at: counted_at(&claim.execution, counted_now),
             };
             let slot = if claim.execution.run_after > now {
                 if let Ok(mut waiting) = self.waiting.lock() {
@@ -736,12 +734,8 @@ impl Inner {
         // Executions before jobs, the order every writer takes them in (a job's
         // delete among them): the other would deadlock with it.
         let claim_ids: Vec<Uuid> = changed.iter().map(|(id, _)| *id).collect();
-        store::lock_executions(&transaction, &claim_ids).await?;
-        let jobs: HashMap<Uuid, job::Model> = store::lock_jobs_shared(&transaction, &job_ids)
-            .await?
-            .into_iter()
-            .map(|job| (job.id, job))
-            .collect();
+        store::held_claims(&transaction, &self.config.node_id, &claim_ids).await?;
+        let jobs = jobs_by_id(store::lock_jobs(&transaction, &job_ids).await?);
         let versions = versions_by_job(store::job_versions(&transaction, &job_ids).await?);
         let mut to_pending = Vec::new();
         let mut to_delete = Vec::new();
@@ -803,11 +797,7 @@ impl Inner {
             .await?
             .into_iter()
             .collect();
-        let jobs: HashMap<Uuid, job::Model> = store::lock_jobs(&transaction, &job_ids_of(claims))
-            .await?
-            .into_iter()
-            .map(|job| (job.id, job))
-            .collect();
+        let jobs = jobs_by_id(store::lock_jobs(&transaction, &job_ids_of(claims)).await?);
         let mut to_pending = Vec::new();
         let mut to_delete = Vec::new();
         // The earliest undone occurrence of each job.
@@ -838,9 +828,7 @@ impl Inner {
         self.refund_quota(&transaction, &charges).await?;
         transaction.commit().await?;
         if !rewind.is_empty() || !to_pending.is_empty() {
-            if let Err(error) = wakeup::notify_all(&self.database).await {
-                tracing::warn!(%error, "could not notify other nodes");
-            }
+            self.notify_other_nodes().await;
         }
         Ok(())
     }
@@ -860,7 +848,7 @@ impl Inner {
         // Counted in the month an execution starts: one claimed ahead of the
         // first instant of a month belongs to the new month.
         let period_of = |claim: &ClaimedExecution| {
-            UsagePeriod::containing(claim.execution.run_after.max(now)).start
+            UsagePeriod::containing(counted_at(&claim.execution, now)).start
         };
         let wanted = count_by_month(
             claimed
@@ -1022,15 +1010,16 @@ impl Inner {
         match permit {
             Some(permit) => self.execute(claim, &token, permit).instrument(span).await,
             None => {
+                // Given up before it started (a cancel, a lost lease): nothing of
+                // it stays waiting. One that started left the maps as it did.
+                if let Ok(mut waiting) = self.waiting.lock() {
+                    waiting.remove(&execution_id);
+                }
+                if let Ok(mut waiting_for_slot) = self.waiting_for_slot.lock() {
+                    waiting_for_slot.remove(&execution_id);
+                }
                 tracing::info!(%execution_id, "execution given up before its start")
             }
-        }
-        // Whatever ended it (a start, a cancel, a lost lease), nothing of it stays.
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.remove(&execution_id);
-        }
-        if let Ok(mut waiting_for_slot) = self.waiting_for_slot.lock() {
-            waiting_for_slot.remove(&execution_id);
         }
         if let Ok(mut in_flight) = self.in_flight.lock() {
             in_flight.remove(&execution_id);
@@ -1189,6 +1178,12 @@ impl Inner {
     /// pause through the API.
     async fn tell_of_disabled_jobs(&self) {
         self.jobs_may_have_changed();
+        self.notify_other_nodes().await;
+    }
+
+    /// Wakes the other nodes (PostgreSQL); a failure only delays them to their
+    /// next timer.
+    async fn notify_other_nodes(&self) {
         if let Err(error) = wakeup::notify_all(&self.database).await {
             tracing::warn!(%error, "could not notify other nodes");
         }
@@ -1509,6 +1504,19 @@ fn versions_by_job(versions: Vec<store::JobVersion>) -> HashMap<Uuid, store::Job
     versions.into_iter().map(|v| (v.id, v)).collect()
 }
 
+fn jobs_by_id(jobs: Vec<job::Model>) -> HashMap<Uuid, job::Model> {
+    jobs.into_iter().map(|job| (job.id, job)).collect()
+}
+
+/// The instant whose month [`Inner::apply_quota`] counts a claim in: that of
+/// its due time, or of its claim if it was overdue.
+fn counted_at(
+    execution: &punctual_persistence::entities::execution::Model,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    execution.run_after.max(now)
+}
+
 /// Whether `at` is one of the job's occurrences as the job is scheduled now
 /// (a job rescheduled away from a claimed occurrence must not run it).
 fn still_an_occurrence(job: &job::Model, at: DateTime<Utc>) -> bool {
@@ -1789,9 +1797,7 @@ async fn forward_wakeups(inner: Arc<Inner>, external: Arc<Notify>, stop: Cancell
         }
         inner.wake.notify_one();
         inner.jobs_may_have_changed();
-        if let Err(error) = wakeup::notify_all(&inner.database).await {
-            tracing::warn!(%error, "could not notify other nodes");
-        }
+        inner.notify_other_nodes().await;
     }
 }
 
