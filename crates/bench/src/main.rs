@@ -112,6 +112,15 @@ enum Workload {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The built-in sink alone, until interrupted: another system (the
+    /// reference's drain.js `--sink-port`) or this bench's `--target-url` can call
+    /// it, so both compare on one sink in its own process. Prints one JSON line
+    /// with the requests it answered when stopped.
+    ServeSink {
+        /// Port on 127.0.0.1.
+        #[arg(long, default_value_t = 18081)]
+        port: u16,
+    },
     /// W1 drain: once-jobs due now, inserted before the engine starts.
     W1 {
         /// Jobs.
@@ -256,6 +265,17 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
                 "builtin_client_req_per_s": probe::round(client_rate),
                 "builtin_client_failures": failures,
                 "note": "the load generator shares the 2 cores with the sink: a lower bound of its ceiling",
+            }))
+        }
+        Workload::ServeSink { port } => {
+            let sink = sink::Sink::start_on(cli.sink_threads, port)?;
+            eprintln!("sink listening on {}; Ctrl-C stops it", sink.url());
+            tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
+            Ok(json!({
+                "workload": "serve_sink",
+                "url": sink.url(),
+                "sink_threads": cli.sink_threads,
+                "requests": sink.state.requests(),
             }))
         }
         Workload::W1 { jobs } => {

@@ -107,9 +107,12 @@ impl Serve {
 
     /// VmRSS in MiB.
     pub fn rss_mib(&self) -> f64 {
-        probe::rss_kib(self.pid)
-            .map(|k| probe::round(k as f64 / 1024.0))
-            .unwrap_or(-1.0)
+        mib_of(probe::rss_kib(self.pid))
+    }
+
+    /// VmHWM (the peak VmRSS so far) in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        mib_of(probe::peak_rss_kib(self.pid))
     }
 
     /// CPU seconds used so far (utime + stime).
@@ -147,6 +150,11 @@ struct Account {
     slug: String,
     org_id: Uuid,
     api_key: String,
+}
+
+/// KiB in MiB, rounded; -1 when the reading failed.
+fn mib_of(kib: Option<u64>) -> f64 {
+    kib.map(|k| probe::round(k as f64 / 1024.0)).unwrap_or(-1.0)
 }
 
 async fn register(
@@ -672,6 +680,7 @@ pub async fn w5_footprint(
         stop_cron_load(&database).await?;
         tokio::time::sleep(settings.settle).await;
         let after_rss = serve.rss_mib();
+        let high_water_mark = serve.peak_rss_mib();
         // How late the load's occurrences started (the engine's lag_ms).
         let mut lags: Vec<f64> = execution::Entity::find()
             .all(database.conn())
@@ -696,6 +705,7 @@ pub async fn w5_footprint(
                 "idle": idle_rss,
                 "peak_under_load": peak,
                 "after_load": after_rss,
+                "high_water_mark": high_water_mark,
             },
             "load": {
                 "due_per_s": settings.rate,

@@ -72,16 +72,22 @@ impl Sink {
         format!("http://{}/hook", self.address)
     }
 
-    /// Starts the sink on 127.0.0.1 with `threads` worker threads of its own.
+    /// Starts the sink on 127.0.0.1 (an ephemeral port) with `threads` worker
+    /// threads of its own.
     pub fn start(threads: usize) -> anyhow::Result<Self> {
+        Self::start_on(threads, 0)
+    }
+
+    /// Starts the sink on 127.0.0.1:`port` (0: an ephemeral one).
+    pub fn start_on(threads: usize, port: u16) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("sink-rt")
             .enable_all()
             .build()
             .context("sink runtime")?;
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").context("bind the sink on loopback")?;
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .context("bind the sink on loopback")?;
         std_listener.set_nonblocking(true)?;
         let address = std_listener.local_addr()?;
         let state = Arc::new(SinkState::default());

@@ -74,6 +74,11 @@ impl Bench {
             .unwrap_or_else(|| self.sink.url())
     }
 
+    /// The built-in sink when the jobs call it (None with `--target-url`).
+    fn counting_sink(&self) -> Option<&Sink> {
+        self.options.target_url.is_none().then_some(&self.sink)
+    }
+
     /// What the built-in sink saw (None when the jobs called another one).
     fn arrivals(&self) -> Option<HashMap<Uuid, (DateTime<Utc>, u32)>> {
         self.options
@@ -384,38 +389,54 @@ async fn count(database: &Database, sql_where: &str, values: Vec<DbValue>) -> an
     Ok(row.try_get::<i64>("", "bench_watch")?)
 }
 
-/// Waits until `target` successful executions are recorded: first for the sink
-/// to have seen as many requests (no database load meanwhile), then polling.
-/// Gives up after `timeout`, or after 30 s without progress.
+/// Waits until `target` successes are recorded (committed) and returns the
+/// instant a poll first saw them all: the start of that poll's query, so the
+/// last commit happened before it. With the built-in sink, the database is only
+/// polled once the sink has answered `target` requests; with `--target-url` the
+/// sink's count is unknown and the database is polled throughout, more often
+/// near the end. The end polls are 5 ms apart, as the reference's drain.js
+/// polls for its empty table. None when it gave up (no progress for 30 s, or
+/// the timeout).
 async fn wait_for_successes(
-    sink: &Sink,
+    sink: Option<&Sink>,
     watcher: &Database,
     target: usize,
     timeout: Duration,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<DateTime<Utc>>> {
     let deadline = Instant::now() + timeout;
     let mut last = (0u64, 0i64);
     let mut last_change = Instant::now();
     loop {
-        let requests = sink.state.requests();
+        let requests = sink.map(|s| s.state.requests());
         let mut done = 0;
-        if requests as usize >= target {
+        let near_end = match requests {
+            Some(requests) => requests as usize >= target,
+            None => true,
+        };
+        if near_end {
+            let asked_at = Utc::now();
             done = count(watcher, "executions WHERE status = 'success'", vec![]).await?;
             if done as usize >= target {
-                return Ok(true);
+                return Ok(Some(asked_at));
             }
         }
-        if (requests, done) != last {
-            last = (requests, done);
+        let progress = (requests.unwrap_or(0), done);
+        if progress != last {
+            last = progress;
             last_change = Instant::now();
         }
         if Instant::now() > deadline || last_change.elapsed() > Duration::from_secs(30) {
             eprintln!(
-                "gave up waiting: {requests} requests seen, {done} successes recorded of {target}"
+                "gave up waiting: {requests:?} requests seen, {done} successes recorded of {target}"
             );
-            return Ok(false);
+            return Ok(None);
         }
-        let pause = if requests as usize >= target { 25 } else { 10 };
+        let pause = match requests {
+            Some(requests) if (requests as usize) < target => 10,
+            _ if (done as usize) * 10 >= target * 9 => 5,
+            Some(_) => 25,
+            None => 50,
+        };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
@@ -464,7 +485,8 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
     let engine_start = Utc::now();
     let (engine_db, handle) = bench.engine().await?;
     explain_later(&bench, Duration::from_millis(300));
-    let complete = wait_for_successes(&bench.sink, &watcher, jobs, options.timeout).await?;
+    let seen_done =
+        wait_for_successes(bench.counting_sink(), &watcher, jobs, options.timeout).await?;
     let mut out = bench.header("w1_drain");
     bench
         .finish(before, engine_db, handle, jobs, &mut out)
@@ -476,16 +498,31 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
         .filter_map(|r| r.finished_at)
         .max()
         .unwrap_or(engine_start);
-    let elapsed = ms(last_finish - engine_start) / 1000.0;
+    // Until session 16 the clock stopped at the last `finished_at`, before that
+    // outcome's commit; now it stops when a poll saw every success committed, as
+    // the reference's clock stops when a poll sees its table empty.
+    let to_last_finish = ms(last_finish - engine_start) / 1000.0;
+    let elapsed = seen_done.map_or(to_last_finish, |at| ms(at - engine_start) / 1000.0);
     out.insert("jobs".into(), json!(jobs));
     out.insert("insert_s".into(), json!(probe::round_to(insert_s, 2)));
-    out.insert("complete".into(), json!(complete));
+    out.insert("complete".into(), json!(seen_done.is_some()));
     out.insert("elapsed_s".into(), json!(probe::round_to(elapsed, 3)));
     out.insert(
         "jobs_per_s".into(),
         json!(probe::round(jobs as f64 / elapsed.max(1e-9))),
     );
-    out.insert("sink_requests".into(), json!(bench.sink.state.requests()));
+    out.insert(
+        "elapsed_to_last_finish_s".into(),
+        json!(probe::round_to(to_last_finish, 3)),
+    );
+    out.insert(
+        "jobs_per_s_to_last_finish".into(),
+        json!(probe::round(jobs as f64 / to_last_finish.max(1e-9))),
+    );
+    out.insert(
+        "sink_requests".into(),
+        json!(bench.counting_sink().map(|s| s.state.requests())),
+    );
     out.insert(
         "note".into(),
         json!("lag counts from the jobs' due time, which precedes the engine start by the insert"),
@@ -531,7 +568,9 @@ pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::
         &bench,
         (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(100),
     );
-    let complete = wait_for_successes(&bench.sink, &watcher, jobs, options.timeout).await?;
+    let complete = wait_for_successes(bench.counting_sink(), &watcher, jobs, options.timeout)
+        .await?
+        .is_some();
     let mut out = bench.header("w2_herd");
     bench
         .finish(before, engine_db, handle, jobs, &mut out)
@@ -554,7 +593,10 @@ pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::
         "herd_done_after_ms".into(),
         json!(probe::round(ms(last_finish - due))),
     );
-    out.insert("sink_requests".into(), json!(bench.sink.state.requests()));
+    out.insert(
+        "sink_requests".into(),
+        json!(bench.counting_sink().map(|s| s.state.requests())),
+    );
     let arrivals = bench.arrivals();
     summarize(&rows, arrivals.as_ref(), jobs, &mut out);
     watcher.close().await;

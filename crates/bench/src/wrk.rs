@@ -18,6 +18,9 @@ pub struct WrkRun {
     pub rate: f64,
     /// Responses outside 2xx/3xx.
     pub non_2xx: u64,
+    /// Connect, read, write errors and timeouts ("Socket errors:"): requests
+    /// that got no answer, which `requests` does not count.
+    pub socket_errors: u64,
     /// Latency percentiles (ms) wrk printed: 50, 75, 90, 99.
     pub latency_ms: Vec<(u8, f64)>,
 }
@@ -41,6 +44,7 @@ impl WrkRun {
             "requests": self.requests,
             "ok_per_s": probe::round(self.rate * share),
             "non_2xx": self.non_2xx,
+            "socket_errors": self.socket_errors,
             "latency_ms": latency,
         })
     }
@@ -128,6 +132,16 @@ pub fn parse(text: &str) -> Option<WrkRun> {
         .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
+    // "Socket errors: connect 0, read 2, write 0, timeout 12"
+    let socket_errors = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Socket errors:"))
+        .map(|v| {
+            v.split(',')
+                .filter_map(|part| part.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
     let latency_ms = text
         .lines()
         .skip_while(|l| !l.contains("Latency Distribution"))
@@ -145,6 +159,7 @@ pub fn parse(text: &str) -> Option<WrkRun> {
         requests,
         rate,
         non_2xx,
+        socket_errors,
         latency_ms,
     })
 }
@@ -186,6 +201,7 @@ mod tests {
      90%   12.64ms
      99%    1.02s
   55908 requests in 8.00s, 41.00MB read
+  Socket errors: connect 0, read 2, write 1, timeout 12
   Non-2xx or 3xx responses: 8
 Requests/sec:   6988.50
 Transfer/sec:      5.13MB
@@ -196,6 +212,7 @@ Transfer/sec:      5.13MB
         let run = parse(SUMMARY).expect("a summary");
         assert_eq!(run.requests, 55_908);
         assert_eq!(run.non_2xx, 8);
+        assert_eq!(run.socket_errors, 15);
         assert!((run.rate - 6988.5).abs() < 1e-9);
         assert_eq!(
             run.latency_ms,
@@ -204,6 +221,7 @@ Transfer/sec:      5.13MB
         let json = run.to_json();
         assert_eq!(json["ok_per_s"], 6987.5);
         assert_eq!(json["latency_ms"]["p99"], 1020.0);
+        assert_eq!(json["socket_errors"], 15);
     }
 
     #[test]

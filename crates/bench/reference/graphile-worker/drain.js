@@ -6,6 +6,7 @@
 //                 [--poll 100] [--pool 25] [--client http|fetch]
 //                 [--analyze 1] [--herd-lead-ms 4000] [--timeout-s 600]
 //                 [--pg postgres://postgres@127.0.0.1:5432] [--keep-db 0]
+//                 [--sink-port P]   (an external sink on 127.0.0.1:P; no lag then)
 //
 // drain: create scratch DB -> runMigrations -> addJobs(N, due now) -> [ANALYZE]
 //        -> t0 -> run() -> wait until graphile_worker._private_jobs is empty.
@@ -51,11 +52,16 @@ const TIMEOUT_S = Number(args["timeout-s"] || 600);
 const PG_BASE = (args.pg || "postgres://postgres@127.0.0.1:5432").replace(/\/+$/, "");
 const KEEP_DB = (args["keep-db"] ?? "0") !== "0";
 const DB = `graphile_bench_${process.pid}`;
+// An external sink on 127.0.0.1 (e.g. `punctual-bench serve-sink --port 18081`)
+// instead of a forked sink.js: jobs/s is measured the same; lag needs sink.js's
+// /__dump, so it is not reported.
+const SINK_PORT = args["sink-port"] ? Number(args["sink-port"]) : null;
 const now = () => performance.timeOrigin + performance.now();
 const log = (...a) => console.error("[drain]", ...a);
 
 // ---------- sink ----------
 function startSink() {
+  if (SINK_PORT) return Promise.resolve({ child: null, port: SINK_PORT });
   return new Promise((resolve, reject) => {
     const child = fork(path.join(__dirname, "sink.js"), ["0"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     child.once("message", (m) => resolve({ child, port: m.port }));
@@ -120,8 +126,8 @@ async function sinkbench() {
     }),
   );
   const el = (now() - t0) / 1000;
-  const c = await getJson(port, "/__count");
-  child.kill("SIGTERM");
+  const c = SINK_PORT ? { count: null } : await getJson(port, "/__count");
+  if (child) child.kill("SIGTERM");
   console.log(JSON.stringify({ mode: "sinkbench", requests: N, counted: c.count, elapsed_s: r3(el), req_per_s: Math.round(N / el), concurrency: CONCURRENCY, client: CLIENT }));
 }
 
@@ -260,7 +266,7 @@ async function main() {
     runner = null;
 
     // lag per job from the sink's receive timestamps
-    const dump = await getJson(port, "/__dump");
+    const dump = SINK_PORT ? { count: null, ids: [], ts: [] } : await getJson(port, "/__dump");
     const lags = [];
     const lagsFromStart = [];
     let lastSink = 0;
@@ -303,14 +309,15 @@ async function main() {
         pollInterval: POLL,
         maxPoolSize: POOL,
         client: CLIENT,
+        sink: SINK_PORT ? `external 127.0.0.1:${SINK_PORT}` : "sink.js (forked)",
         analyze_after_insert: ANALYZE,
         ...(MODE === "herd" ? { herd_lead_ms: HERD_LEAD_MS } : {}),
       },
       detail: {
         insert_s: r3(insertS),
-        first_sink_after_start_ms: Math.round(firstSink - t0),
+        first_sink_after_start_ms: SINK_PORT ? null : Math.round(firstSink - t0),
         handlers_done_s: r3((tHandlersDone - t0) / 1000),
-        sink_last_s: r3((lastSink - t0) / 1000),
+        sink_last_s: SINK_PORT ? null : r3((lastSink - t0) / 1000),
         sink_requests: dump.count,
         distinct_jobs_hit: seen.size,
         job_errors: failures,
@@ -343,7 +350,7 @@ async function main() {
       }
     } else log(`kept database ${DB}`);
     await admin.end();
-    sink.kill("SIGTERM");
+    if (sink) sink.kill("SIGTERM");
   }
 }
 
