@@ -1150,11 +1150,24 @@ async fn a_job_claimed_ahead(
     chrono::DateTime<Utc>,
     punctual_scheduler::EngineHandle,
 ) {
+    a_job_claimed_ahead_by(fixture, server, fixture.config()).await
+}
+
+/// As [`a_job_claimed_ahead`], by an engine with these settings.
+async fn a_job_claimed_ahead_by(
+    fixture: &EngineFixture,
+    server: &MockServer,
+    config: EngineConfig,
+) -> (
+    uuid::Uuid,
+    chrono::DateTime<Utc>,
+    punctual_scheduler::EngineHandle,
+) {
     let due = Utc::now() + chrono::Duration::milliseconds(1500);
     let job = fixture.insert_job(JobSpec::once(due, &server.uri())).await;
     let config = EngineConfig {
         lookahead: Duration::from_secs(2),
-        ..fixture.config()
+        ..config
     };
     let engine = start(fixture, config);
     assert!(
@@ -1219,6 +1232,43 @@ async fn a_job_paused_after_its_occurrence_was_claimed_ahead_does_not_run() {
     assert!(
         server.received_requests().await.unwrap().is_empty(),
         "nothing sent"
+    );
+}
+
+/// A pause made on another node reaches this one by a notification; one that
+/// is lost (the listener down, the notify failed) must not let the claim run:
+/// the claims ahead are checked on a timer too. Here nothing tells the engine.
+#[tokio::test]
+async fn a_job_paused_untold_after_its_occurrence_was_claimed_ahead_does_not_run() {
+    let fixture = EngineFixture::new().await;
+    let server = target(ResponseTemplate::new(200)).await;
+    // A period well inside the time left before the due instant.
+    let config = EngineConfig {
+        recheck_ahead_every: Duration::from_millis(100),
+        ..fixture.config()
+    };
+    let (job, due, engine) = a_job_claimed_ahead_by(&fixture, &server, config).await;
+    assert!(
+        due - Utc::now() > chrono::Duration::milliseconds(400),
+        "time left to notice the pause"
+    );
+    fixture
+        .change_job(job, |model| {
+            model.enabled = punctual_persistence::sea_orm::ActiveValue::Set(false);
+        })
+        .await;
+    tokio::time::sleep(
+        (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(500),
+    )
+    .await;
+    engine.shutdown().await;
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing sent"
+    );
+    assert!(
+        fixture.executions(job).await.is_empty(),
+        "the claim is given up"
     );
 }
 

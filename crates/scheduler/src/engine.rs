@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use punctual_domain::{PlanLimits, RetryPolicy, UsagePeriod};
 use punctual_persistence::audit::{self, NewAuditEvent};
 use punctual_persistence::engine::{self as store, AttemptOutcome, ClaimedExecution, NewExecution};
@@ -70,6 +70,13 @@ pub struct EngineConfig {
     pub lookahead: Duration,
     /// Occurrences this node holds claimed ahead of their due time, at most.
     pub max_claimed_ahead: usize,
+    /// How often the claims made ahead are checked against their jobs even
+    /// when no change was told: a change made on another node reaches this one
+    /// by a PostgreSQL notification, which a listener down or a failed notify
+    /// loses, and a paused job must not run for that. Without the notification,
+    /// a pause made less than about this long before the due time may not stop
+    /// that occurrence.
+    pub recheck_ahead_every: Duration,
     /// Finished requests waiting to be recorded, at most. Past it a finishing
     /// execution keeps its slot until there is room, so a database slower than
     /// the targets holds requests back. These are the attempts a crash between
@@ -100,6 +107,7 @@ impl Default for EngineConfig {
             // claims for a second are taken between two seconds' herds.
             lookahead: Duration::from_millis(2500),
             max_claimed_ahead: 20_000,
+            recheck_ahead_every: Duration::from_millis(500),
             // A herd of 20,000 starts on time while its outcomes are recorded
             // behind it (W2 in BENCHMARKS.md); bodies are capped, so memory is
             // bounded (at most 16,384 × response_body_limit).
@@ -703,9 +711,14 @@ impl Inner {
     /// is still one of the job's schedule; it is deleted when the job was
     /// paused or deleted, or rescheduled away from it (a new time, or a new
     /// cron that skips it).
-    async fn revalidate_ahead(&self) -> Result<usize> {
+    /// Only the claims due by `until` are looked at, when given.
+    async fn revalidate_ahead(&self, until: Option<DateTime<Utc>>) -> Result<usize> {
         let snapshot: Vec<(Uuid, WaitingClaim)> = match self.waiting.lock() {
-            Ok(waiting) => waiting.iter().map(|(id, claim)| (*id, *claim)).collect(),
+            Ok(waiting) => waiting
+                .iter()
+                .filter(|(_, claim)| until.is_none_or(|until| claim.scheduled_for <= until))
+                .map(|(id, claim)| (*id, *claim))
+                .collect(),
             Err(_) => return Ok(0),
         };
         if snapshot.is_empty() {
@@ -1774,17 +1787,38 @@ where
     Ok(deleted)
 }
 
-/// Checks the claims made ahead whenever jobs may have changed.
+/// Checks the claims made ahead whenever jobs may have changed, and on a timer
+/// for the changes no one told of (and after a check that failed). The timer
+/// looks only at the claims due within two of its periods, so each is checked
+/// once or twice before it starts, not every period of its look-ahead (a herd
+/// of 20,000 claimed 2.5 s ahead would otherwise be read five times). Holding
+/// no claim ahead, a check is a look at an empty map.
 async fn revalidator(inner: Arc<Inner>, stop: CancellationToken) {
+    let every = inner
+        .config
+        .recheck_ahead_every
+        .max(Duration::from_millis(10));
+    let window = TimeDelta::from_std(every * 2).unwrap_or(TimeDelta::MAX);
+    let mut warned_at: Option<std::time::Instant> = None;
     loop {
-        tokio::select! {
+        let until = tokio::select! {
             _ = stop.cancelled() => return,
-            _ = inner.jobs_changed.notified() => {}
-        }
-        match inner.revalidate_ahead().await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "gave up claims made ahead of jobs changed since"),
-            Err(error) => tracing::warn!(%error, "could not check the claims made ahead"),
+            _ = inner.jobs_changed.notified() => None,
+            _ = tokio::time::sleep(every) => Some(inner.clock.now() + window),
+        };
+        match inner.revalidate_ahead(until).await {
+            Ok(0) => warned_at = None,
+            Ok(count) => {
+                warned_at = None;
+                tracing::info!(count, "gave up claims made ahead of jobs changed since");
+            }
+            // Once a minute while the database is away, not every period.
+            Err(error) => {
+                if warned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    warned_at = Some(std::time::Instant::now());
+                    tracing::warn!(%error, "could not check the claims made ahead");
+                }
+            }
         }
     }
 }
