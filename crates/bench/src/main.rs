@@ -112,10 +112,11 @@ enum Workload {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
-    /// The built-in sink alone, until interrupted: another system (the
-    /// reference's drain.js `--sink-port`) or this bench's `--target-url` can call
-    /// it, so both compare on one sink in its own process. Prints one JSON line
-    /// with the requests it answered when stopped.
+    /// The built-in sink alone, until SIGINT or SIGTERM: another system (the
+    /// reference's drain.js `--sink-port`) or this bench's `--target-url` can
+    /// call it, so both compare on one sink in its own process. `GET /__count`
+    /// answers its count, as sink.js does. Prints one JSON line with the
+    /// requests it answered when stopped.
     ServeSink {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 18081)]
@@ -269,8 +270,17 @@ async fn run(cli: Cli, queries: Option<Arc<QueryCounts>>) -> anyhow::Result<serd
         }
         Workload::ServeSink { port } => {
             let sink = sink::Sink::start_on(cli.sink_threads, port)?;
-            eprintln!("sink listening on {}; Ctrl-C stops it", sink.url());
-            tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?;
+            eprintln!(
+                "sink listening on {}; Ctrl-C or SIGTERM stops it",
+                sink.url()
+            );
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .context("listen for SIGTERM")?;
+            tokio::select! {
+                interrupted = tokio::signal::ctrl_c() => interrupted.context("wait for Ctrl-C")?,
+                _ = terminate.recv() => {}
+            }
             Ok(json!({
                 "workload": "serve_sink",
                 "url": sink.url(),

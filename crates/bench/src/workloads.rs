@@ -79,6 +79,14 @@ impl Bench {
         self.options.target_url.is_none().then_some(&self.sink)
     }
 
+    /// How the requests the jobs send are counted from now on.
+    async fn sink_count(&self) -> SinkCount<'_> {
+        match &self.options.target_url {
+            None => SinkCount::Builtin(&self.sink),
+            Some(url) => SinkCount::remote(url).await,
+        }
+    }
+
     /// What the built-in sink saw (None when the jobs called another one).
     fn arrivals(&self) -> Option<HashMap<Uuid, (DateTime<Utc>, u32)>> {
         self.options
@@ -389,16 +397,81 @@ async fn count(database: &Database, sql_where: &str, values: Vec<DbValue>) -> an
     Ok(row.try_get::<i64>("", "bench_watch")?)
 }
 
+/// Where the requests the jobs sent are counted while a run waits for its end.
+enum SinkCount<'a> {
+    /// The built-in sink, in this process.
+    Builtin(&'a Sink),
+    /// A sink in another process answering `/__count` (the reference's sink.js,
+    /// `serve-sink`): its count less what it had counted before the run.
+    Remote {
+        url: reqwest::Url,
+        client: reqwest::Client,
+        baseline: u64,
+    },
+    /// Not known: the database is polled throughout.
+    Unknown,
+}
+
+impl SinkCount<'_> {
+    async fn remote(target: &str) -> Self {
+        let client = reqwest::Client::new();
+        let Ok(mut url) = reqwest::Url::parse(target) else {
+            return Self::Unknown;
+        };
+        url.set_path(crate::sink::COUNT_PATH);
+        url.set_query(None);
+        match remote_count(&client, &url).await {
+            Some(baseline) => Self::Remote {
+                url,
+                client,
+                baseline,
+            },
+            None => {
+                eprintln!("{url} did not answer a count: polling the database throughout");
+                Self::Unknown
+            }
+        }
+    }
+
+    /// Requests counted since the run began, if known.
+    async fn requests(&self) -> Option<u64> {
+        match self {
+            Self::Builtin(sink) => Some(sink.state.requests()),
+            Self::Remote {
+                url,
+                client,
+                baseline,
+            } => remote_count(client, url)
+                .await
+                .map(|count| count.saturating_sub(*baseline)),
+            Self::Unknown => None,
+        }
+    }
+}
+
+/// `{"count": N}` from a sink's count path.
+async fn remote_count(client: &reqwest::Client, url: &reqwest::Url) -> Option<u64> {
+    let answer: Value = client
+        .get(url.clone())
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    answer.get("count")?.as_u64()
+}
+
 /// Waits until `target` successes are recorded (committed) and returns the
 /// instant a poll first saw them all: the start of that poll's query, so the
-/// last commit happened before it. With the built-in sink, the database is only
-/// polled once the sink has answered `target` requests; with `--target-url` the
-/// sink's count is unknown and the database is polled throughout, more often
-/// near the end. The end polls are 5 ms apart, as the reference's drain.js
-/// polls for its empty table. None when it gave up (no progress for 30 s, or
-/// the timeout).
+/// last commit happened before it (the reference's drain.js takes the start of
+/// its poll too). The database is polled only once the sink has counted
+/// `target` requests, then every 5 ms, as drain.js polls for its empty table
+/// once its handlers are done; when the sink's count is unknown it is polled
+/// throughout, every 50 ms and every 5 ms past 90%. None when it gave up (no
+/// progress for 30 s, or the timeout).
 async fn wait_for_successes(
-    sink: Option<&Sink>,
+    sink: &SinkCount<'_>,
     watcher: &Database,
     target: usize,
     timeout: Duration,
@@ -407,13 +480,10 @@ async fn wait_for_successes(
     let mut last = (0u64, 0i64);
     let mut last_change = Instant::now();
     loop {
-        let requests = sink.map(|s| s.state.requests());
+        let requests = sink.requests().await;
+        let all_sent = requests.is_some_and(|r| r as usize >= target);
         let mut done = 0;
-        let near_end = match requests {
-            Some(requests) => requests as usize >= target,
-            None => true,
-        };
-        if near_end {
+        if all_sent || requests.is_none() {
             let asked_at = Utc::now();
             done = count(watcher, "executions WHERE status = 'success'", vec![]).await?;
             if done as usize >= target {
@@ -432,10 +502,9 @@ async fn wait_for_successes(
             return Ok(None);
         }
         let pause = match requests {
-            Some(requests) if (requests as usize) < target => 10,
-            _ if (done as usize) * 10 >= target * 9 => 5,
-            Some(_) => 25,
-            None => 50,
+            Some(_) if !all_sent => 10,
+            None if (done as usize) * 10 < target * 9 => 50,
+            _ => 5,
         };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
@@ -482,11 +551,11 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let watcher = db::connect(&bench.scratch.url, 1).await?;
     let before = bench.before().await?;
+    let sink_count = bench.sink_count().await;
     let engine_start = Utc::now();
     let (engine_db, handle) = bench.engine().await?;
     explain_later(&bench, Duration::from_millis(300));
-    let seen_done =
-        wait_for_successes(bench.counting_sink(), &watcher, jobs, options.timeout).await?;
+    let seen_done = wait_for_successes(&sink_count, &watcher, jobs, options.timeout).await?;
     let mut out = bench.header("w1_drain");
     bench
         .finish(before, engine_db, handle, jobs, &mut out)
@@ -500,7 +569,8 @@ pub async fn w1_drain(options: &Options, jobs: usize) -> anyhow::Result<Value> {
         .unwrap_or(engine_start);
     // Until session 16 the clock stopped at the last `finished_at`, before that
     // outcome's commit; now it stops when a poll saw every success committed, as
-    // the reference's clock stops when a poll sees its table empty.
+    // the reference's clock stops when a poll sees its table empty. A run that
+    // gave up (complete: false) falls back to the last `finished_at`.
     let to_last_finish = ms(last_finish - engine_start) / 1000.0;
     let elapsed = seen_done.map_or(to_last_finish, |at| ms(at - engine_start) / 1000.0);
     out.insert("jobs".into(), json!(jobs));
@@ -568,7 +638,7 @@ pub async fn w2_herd(options: &Options, jobs: usize, lead: Duration) -> anyhow::
         &bench,
         (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(100),
     );
-    let complete = wait_for_successes(bench.counting_sink(), &watcher, jobs, options.timeout)
+    let complete = wait_for_successes(&bench.sink_count().await, &watcher, jobs, options.timeout)
         .await?
         .is_some();
     let mut out = bench.header("w2_herd");
