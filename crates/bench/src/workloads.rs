@@ -874,3 +874,44 @@ pub async fn explain(url: &str, backend: Backend) -> anyhow::Result<()> {
     database.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn send(client: &reqwest::Client, url: &str, times: usize) {
+        for _ in 0..times {
+            let answer = client.get(url).send().await.expect("the sink answers");
+            assert!(answer.status().is_success());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sink_in_another_process_is_counted_from_the_run_on() {
+        // Started by itself, the sink stands for one `serve-sink` runs.
+        let sink = Sink::start(1).expect("a sink");
+        let client = reqwest::Client::new();
+        send(&client, &sink.url(), 3).await;
+        let count = SinkCount::remote(&sink.url()).await;
+        assert!(matches!(count, SinkCount::Remote { baseline: 3, .. }));
+        assert_eq!(count.requests().await, Some(0));
+        send(&client, &sink.url(), 2).await;
+        assert_eq!(
+            count.requests().await,
+            Some(2),
+            "its count less the baseline"
+        );
+        assert_eq!(
+            sink.state.requests(),
+            5,
+            "reading the count is not a request"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sink_without_a_count_leaves_the_count_unknown() {
+        let count = SinkCount::remote("http://127.0.0.1:1/hook").await;
+        assert!(matches!(count, SinkCount::Unknown));
+        assert_eq!(count.requests().await, None);
+    }
+}
