@@ -11,6 +11,7 @@ use punctual_domain::Schedule;
 use punctual_persistence::entities::execution;
 use punctual_persistence::sea_orm::{ConnectionTrait, EntityTrait};
 use punctual_persistence::{wakeup, Backend, Database};
+use punctual_scheduler::EngineConfig;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -569,14 +570,15 @@ async fn start_cron_load(
 ) -> anyhow::Result<u64> {
     let period = 10u32;
     // SQLite has no NOTIFY: a load inserted behind the server's back is found at
-    // its next idle wake-up (the engine's `max_idle`, 30 s), so it starts past
-    // that; until session 17 it started at once there, and its first occurrences
-    // were late by up to 30 s (W5's "SQLite lag" of earlier figures).
+    // its next idle wake-up (the engine's `max_idle`, which `serve` leaves at its
+    // default), so it starts past that; until session 17 it started at once
+    // there, and its first occurrences were late by up to 30 s (W5's "SQLite
+    // lag" of earlier figures).
     let lead = match database.backend() {
-        Backend::Postgres => 2,
-        Backend::Sqlite => 32,
+        Backend::Postgres => Duration::from_secs(2),
+        Backend::Sqlite => EngineConfig::default().max_idle + Duration::from_secs(2),
     };
-    let start = (Utc::now() + TimeDelta::seconds(lead))
+    let start = (Utc::now() + TimeDelta::from_std(lead)?)
         .duration_trunc(TimeDelta::seconds(1))
         .unwrap_or_else(|_| Utc::now())
         + TimeDelta::seconds(1);
@@ -610,7 +612,7 @@ async fn start_cron_load(
     if database.backend() == Backend::Postgres {
         wakeup::notify_all(database).await?;
     }
-    let deadline = Instant::now() + Duration::from_secs(lead.unsigned_abs() + 45);
+    let deadline = Instant::now() + lead + Duration::from_secs(45);
     while sink.state.requests() < rate as u64 {
         if Instant::now() > deadline {
             bail!("the engine of punctual serve did not start the load within 45 s of its start");

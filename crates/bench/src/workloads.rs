@@ -89,10 +89,7 @@ impl Bench {
 
     /// What the built-in sink saw (None when the jobs called another one).
     fn arrivals(&self) -> Option<HashMap<Uuid, (DateTime<Utc>, u32)>> {
-        self.options
-            .target_url
-            .is_none()
-            .then(|| arrivals(&self.sink))
+        self.counting_sink().map(arrivals)
     }
 
     async fn setup(options: &Options) -> anyhow::Result<(Self, Database)> {

@@ -1807,10 +1807,11 @@ async fn revalidator(inner: Arc<Inner>, stop: CancellationToken) {
             _ = tokio::time::sleep(every) => Some(inner.clock.now() + window),
         };
         match inner.revalidate_ahead(until).await {
-            Ok(0) => warned_at = None,
             Ok(count) => {
                 warned_at = None;
-                tracing::info!(count, "gave up claims made ahead of jobs changed since");
+                if count > 0 {
+                    tracing::info!(count, "gave up claims made ahead of jobs changed since");
+                }
             }
             // Once a minute while the database is away, not every period.
             Err(error) => {
