@@ -108,6 +108,50 @@ function makeClient(port) {
     });
 }
 
+// CPU seconds so far, as punctual-bench's W1 reads them from /proc: this Node
+// process (the worker and its HTTP client, all threads), the forked sink, and
+// the PostgreSQL backends connected to the scratch database (`pg_backends`) or
+// the server's own processes (`pg_server`: WAL writer, checkpointer…).
+const fs = require("fs");
+const TICKS_PER_SECOND = 100;
+function statCpu(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+function cpuSnapshot(sinkPid) {
+  const usage = process.cpuUsage();
+  const snapshot = { node: (usage.user + usage.system) / 1e6, sink: sinkPid ? statCpu(sinkPid) : null, pg_backends: {}, pg_server: {} };
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let cmdline;
+    try {
+      cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
+    } catch {
+      continue;
+    }
+    if (!cmdline.startsWith("postgres: ")) continue;
+    const cpu = statCpu(entry);
+    if (cpu === null) continue;
+    if (cmdline.includes(DB)) snapshot.pg_backends[entry] = cpu;
+    else if (!cmdline.includes(" postgres ") && cmdline.trim().split(/\s+/).length <= 4) snapshot.pg_server[entry] = cpu;
+  }
+  return snapshot;
+}
+function cpuSince(before, after) {
+  const diff = (a, b) => Object.entries(b).reduce((sum, [pid, cpu]) => sum + Math.max(0, cpu - (a[pid] ?? 0)), 0);
+  return {
+    node: after.node - before.node,
+    sink: after.sink === null || before.sink === null ? null : after.sink - before.sink,
+    pg_backends: diff(before.pg_backends, after.pg_backends),
+    pg_server: diff(before.pg_server, after.pg_server),
+  };
+}
+
 function pct(sorted, p) {
   if (!sorted.length) return null;
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -220,11 +264,13 @@ async function main() {
 
     let t0;
     let insertS;
+    let cpuBefore = null;
     if (MODE === "drain") {
       insertS = await insert(null);
       const c = (await probe.query("select count(*)::int as c from graphile_worker._private_jobs where run_at <= now()")).rows[0].c;
       if (c !== N) throw new Error(`expected ${N} due jobs, found ${c}`);
       log(`inserted ${N} due jobs in ${r3(insertS)}s; starting runner`);
+      cpuBefore = cpuSnapshot(sink && sink.pid);
       t0 = now();
       globalThis.__t0 = t0;
       runner = await run(runnerOpts, undefined, []);
@@ -265,6 +311,7 @@ async function main() {
       if (now() > deadline) throw new Error(`timeout waiting for empty table (${c} left)`);
       await new Promise((r) => setTimeout(r, 5));
     }
+    const cpu = cpuBefore && cpuSince(cpuBefore, cpuSnapshot(sink && sink.pid));
     await runner.stop();
     runner = null;
 
@@ -328,6 +375,8 @@ async function main() {
         // drain mode: lag measured from max(run_at, runner start) i.e. excludes insert time
         lag_from_start_p50_ms: pct(lagsFromStart, 50),
         lag_from_start_p99_ms: pct(lagsFromStart, 99),
+        // drain mode: from the runner's start to the end, as punctual-bench's W1
+        cpu_us_per_job: cpu && Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v === null ? null : Math.round((v * 1e6) / N * 10) / 10])),
       },
       postgres: pgVersion,
       node: process.version,
