@@ -16,6 +16,7 @@
 //
 // Prints ONE JSON line on stdout. Diagnostics go to stderr.
 const { fork } = require("child_process");
+const fs = require("fs");
 const http = require("http");
 const path = require("path");
 const { EventEmitter } = require("events");
@@ -108,11 +109,11 @@ function makeClient(port) {
     });
 }
 
-// CPU seconds so far, as punctual-bench's W1 reads them from /proc: this Node
-// process (the worker and its HTTP client, all threads), the forked sink, and
-// the PostgreSQL backends connected to the scratch database (`pg_backends`) or
-// the server's own processes (`pg_server`: WAL writer, checkpointer…).
-const fs = require("fs");
+// CPU seconds so far, as punctual-bench's W1 reads its own: this Node process
+// (process.cpuUsage(): the worker and its HTTP client, all threads), and from
+// /proc the forked sink and the PostgreSQL backends connected to the scratch
+// database (`pg_backends`) or the server's own processes (`pg_server`: WAL
+// writer, checkpointer…).
 const TICKS_PER_SECOND = 100;
 function statCpu(pid) {
   try {
